@@ -1,0 +1,1 @@
+"""Command-line edge: argument parsing and output; builds objects and hands them to drivers."""

@@ -1,0 +1,26 @@
+"""The ``fleetsim`` command: one Typer app, sub-commands registered from their own modules."""
+
+from __future__ import annotations
+
+import typer
+
+from fleet_sim import __version__
+
+app = typer.Typer(
+    name="fleetsim",
+    help="Load-test and verify AWS IoT device onboarding and fleet behaviour.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print fleetsim's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

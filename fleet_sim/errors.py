@@ -1,0 +1,203 @@
+"""The one exception hierarchy of fleetsim.
+
+Every error fleetsim raises derives from :class:`FleetSimError`. Each class carries a stable,
+machine-readable ``failure`` name (``"tls_handshake_failed"``, ``"connack_refused:135"`` …) so
+reports and metrics count failures by kind without ever parsing messages.
+
+Foreign exceptions (``OSError``, ``ssl.SSLError``, ``cryptography`` errors, YAML errors) are
+translated into these classes at the edge of the I/O ring; the pure core raises only these.
+
+Peer misbehaviour is *data* in the sans-IO core (an event, a decode result), and becomes an
+exception only where a caller asked for something that then failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FleetSimError(Exception):
+    """Root of every error fleetsim raises."""
+
+    failure: str = "error"
+
+
+# --------------------------------------------------------------------------- input errors
+
+
+class ScenarioError(FleetSimError):
+    """A scenario file or model is invalid.
+
+    Attributes:
+        path: the YAML path of the offending node, e.g. ``fleet[1].connect.retry.jitter``.
+        source: the file and line, e.g. ``scenario.yaml:23``, when known.
+    """
+
+    failure = "invalid_scenario"
+
+    def __init__(self, message: str, *, path: str = "", source: str = "") -> None:
+        self.message = message
+        self.path = path
+        self.source = source
+        text = f"{path}: {message}" if path else message
+        if source:
+            text = f"{text} ({source})"
+        super().__init__(text)
+
+
+class CertificateError(FleetSimError):
+    """A certificate, key, CSR or chain is unusable.
+
+    The message names the file (when there is one) and the problem.
+    """
+
+    failure = "invalid_certificate"
+
+    def __init__(self, message: str, *, file: Path | str | None = None) -> None:
+        self.message = message
+        self.file = Path(file) if file is not None else None
+        super().__init__(f"{self.file}: {message}" if self.file is not None else message)
+
+
+class KeyExistsError(CertificateError):
+    """Refused to overwrite an existing private key (pass ``force`` to replace it)."""
+
+    failure = "key_exists"
+
+
+# --------------------------------------------------------------------------- protocol errors
+
+
+class ProtocolError(FleetSimError):
+    """An MQTT protocol rule was broken (abstract: see the two subclasses)."""
+
+    failure = "protocol_error"
+
+
+class LocalProtocolError(ProtocolError):
+    """We attempted something MQTT forbids (a bug or a misuse of the API)."""
+
+    failure = "local_protocol_error"
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something malformed or illegal.
+
+    Attributes:
+        reason_code: the MQTT 5 reason code a server should send back before closing
+            (0x81 Malformed Packet unless a more precise one applies).
+    """
+
+    failure = "remote_protocol_error"
+
+    def __init__(self, message: str, *, reason_code: int = 0x81) -> None:
+        self.reason_code = reason_code
+        super().__init__(message)
+
+
+# --------------------------------------------------------------------------- connection errors
+
+
+class ConnectionFailed(FleetSimError):
+    """A connect attempt did not reach a successful CONNACK.
+
+    Attributes:
+        phase: where it failed: ``dns``, ``tcp``, ``tls`` or ``mqtt``.
+    """
+
+    failure = "connect_failed"
+
+    def __init__(self, message: str, *, phase: str) -> None:
+        self.phase = phase
+        super().__init__(message)
+
+
+class ConnectTimeout(ConnectionFailed):
+    """No answer within the connect timeout."""
+
+    failure = "connect_timeout"
+
+
+class TlsHandshakeFailed(ConnectionFailed):
+    """The TLS handshake failed (server untrusted, our certificate rejected, …)."""
+
+    failure = "tls_handshake_failed"
+
+
+class ConnectRefused(ConnectionFailed):
+    """The server answered CONNECT with a non-success CONNACK."""
+
+    def __init__(self, message: str, *, reason_code: int) -> None:
+        self.reason_code = reason_code
+        self.failure = f"connack_refused:{reason_code}"
+        super().__init__(message, phase="mqtt")
+
+
+class ConnectionLost(FleetSimError):
+    """An established connection ended without our asking (server DISCONNECT or EOF)."""
+
+    failure = "connection_lost"
+
+    def __init__(self, message: str, *, reason_code: int | None = None) -> None:
+        self.reason_code = reason_code
+        super().__init__(message)
+
+
+class OperationRejected(FleetSimError):
+    """The server refused an operation (negative SUBACK or PUBACK)."""
+
+    def __init__(self, message: str, *, operation: str, reason_code: int) -> None:
+        self.operation = operation
+        self.reason_code = reason_code
+        self.failure = f"{operation}_failure:{reason_code}"
+        super().__init__(message)
+
+
+class OperationTimeout(FleetSimError):
+    """An operation got no answer in time."""
+
+    def __init__(self, message: str, *, operation: str) -> None:
+        self.operation = operation
+        self.failure = f"{operation}_timeout"
+        super().__init__(message)
+
+
+# --------------------------------------------------------------------------- emulator errors
+
+
+class EmulatorError(FleetSimError):
+    """An error of the local AWS IoT emulator, shaped like AWS's API errors.
+
+    Attributes:
+        aws_code: the AWS error code, e.g. ``ResourceNotFoundException``.
+        http_status: the HTTP status AWS answers with.
+    """
+
+    failure = "emulator_error"
+    aws_code = "InternalFailureException"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class ResourceNotFound(EmulatorError):
+    """The named resource does not exist."""
+
+    aws_code = "ResourceNotFoundException"
+    http_status = 404
+
+
+class ResourceAlreadyExists(EmulatorError):
+    """A resource with that name or id exists already."""
+
+    aws_code = "ResourceAlreadyExistsException"
+    http_status = 409
+
+
+class InvalidRequest(EmulatorError):
+    """The request is malformed or names impossible values."""
+
+    aws_code = "InvalidRequestException"
+    http_status = 400
