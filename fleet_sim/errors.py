@@ -201,3 +201,117 @@ class InvalidRequest(EmulatorError):
 
     aws_code = "InvalidRequestException"
     http_status = 400
+
+
+class MalformedPolicy(EmulatorError):
+    """An AWS IoT policy document is not valid JSON or breaks the policy grammar.
+
+    The message names the policy (when named), the statement (1-based number and Sid) and the
+    problem, e.g. ``policy 'dev': statement 2 (Sid 'pub'): Effect must be 'Allow' or 'Deny',
+    got 'allow'``.
+
+    Attributes:
+        problem: the problem alone, without the policy and statement prefix.
+        policy_name: the policy's name, when known.
+        statement_number: the 1-based number of the offending statement, when there is one.
+        sid: the offending statement's Sid, when it has one.
+    """
+
+    failure = "malformed_policy"
+    aws_code = "MalformedPolicyException"
+    http_status = 400
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        policy_name: str | None = None,
+        statement_number: int | None = None,
+        sid: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.policy_name = policy_name
+        self.statement_number = statement_number
+        self.sid = sid
+        where: list[str] = []
+        if policy_name is not None:
+            where.append(f"policy {policy_name!r}")
+        if statement_number is not None:
+            where.append(
+                f"statement {statement_number}"
+                + (f" (Sid {sid!r})" if sid is not None else "")
+            )
+        super().__init__(": ".join([*where, problem]))
+
+
+# --------------------------------------------------------------------------- registry errors
+
+
+class CertificateState(EmulatorError):
+    """The certificate's (or CA's) status forbids the operation (e.g. deleting an ACTIVE one)."""
+
+    aws_code = "CertificateStateException"
+    http_status = 406
+
+
+class CertificateValidation(EmulatorError):
+    """The certificate is invalid: unparsable, not signed by its CA, or its CA is unknown."""
+
+    aws_code = "CertificateValidationException"
+    http_status = 400
+
+
+class CertificateConflict(EmulatorError):
+    """Several registered CAs with the device certificate's issuer subject could have signed it."""
+
+    aws_code = "CertificateConflictException"
+    http_status = 409
+
+
+class RegistrationCodeValidation(EmulatorError):
+    """A CA verification certificate's CN is not the account's registration code."""
+
+    aws_code = "RegistrationCodeValidationException"
+    http_status = 400
+
+
+class DeleteConflict(EmulatorError):
+    """The resource is still attached to (or referenced by) another one."""
+
+    aws_code = "DeleteConflictException"
+    http_status = 409
+
+
+class VersionConflict(EmulatorError):
+    """An ``expectedVersion`` does not match the resource's current version."""
+
+    aws_code = "VersionConflictException"
+    http_status = 409
+
+
+class VersionsLimitExceeded(EmulatorError):
+    """A policy or provisioning template already has its maximum of 5 versions."""
+
+    aws_code = "VersionsLimitExceededException"
+    http_status = 409
+
+
+class LimitExceeded(EmulatorError):
+    """A quota is exhausted (10 policies per target, 10 CAs with one subject …)."""
+
+    aws_code = "LimitExceededException"
+    http_status = 410
+
+
+class ResourceRegistrationFailure(EmulatorError):
+    """Provisioning (RegisterThing, JITP) could not create or bind the template's resources."""
+
+    aws_code = "ResourceRegistrationFailureException"
+    http_status = 400
+
+
+class ServiceUnavailable(EmulatorError):
+    """The registry's database stayed locked by another process past the busy timeout."""
+
+    aws_code = "ServiceUnavailableException"
+    http_status = 503

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fleet_sim import __version__
+from fleet_sim.cli.certs import certs_app
 
 app = typer.Typer(
     name="fleetsim",
@@ -13,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(certs_app, name="certs")
 
 
 @app.command()

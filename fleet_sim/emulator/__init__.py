@@ -1,0 +1,1 @@
+"""The local AWS IoT Core emulator: gateway, broker, registry, shadows and provisioning."""

@@ -1,0 +1,1 @@
+"""The emulator's device gateway: TLS listeners, client authentication, bytes to the broker."""

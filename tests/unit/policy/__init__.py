@@ -1,0 +1,1 @@
+"""Unit tests of the AWS IoT policy engine (``fleet_sim.policy``)."""
