@@ -13,6 +13,7 @@ exception only where a caller asked for something that then failed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -43,6 +44,28 @@ class ScenarioError(FleetSimError):
         if source:
             text = f"{text} ({source})"
         super().__init__(text)
+
+
+class ScenarioValidationError(ScenarioError):
+    """A scenario has one or more problems; nothing runs until all are fixed.
+
+    The message lists every problem, one per line, each with its YAML path and its
+    ``file:line``. With a single problem, ``path`` and ``source`` are that problem's.
+
+    Attributes:
+        problems: each problem as a :class:`ScenarioError`, in file order.
+    """
+
+    def __init__(self, problems: Sequence[ScenarioError], *, file: str = "") -> None:
+        self.problems = tuple(problems)
+        if len(self.problems) == 1:
+            only = self.problems[0]
+            super().__init__(only.message, path=only.path, source=only.source)
+            return
+        where = f"{file}: " if file else ""
+        lines = [f"{where}{len(self.problems)} problems"]
+        lines.extend(f"  {problem}" for problem in self.problems)
+        super().__init__("\n".join(lines), source="")
 
 
 class CertificateError(FleetSimError):
@@ -107,8 +130,10 @@ class ConnectionFailed(FleetSimError):
 
     failure = "connect_failed"
 
-    def __init__(self, message: str, *, phase: str) -> None:
+    def __init__(self, message: str, *, phase: str, failure: str | None = None) -> None:
         self.phase = phase
+        if failure is not None:
+            self.failure = failure
         super().__init__(message)
 
 
@@ -138,8 +163,12 @@ class ConnectionLost(FleetSimError):
 
     failure = "connection_lost"
 
-    def __init__(self, message: str, *, reason_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason_code: int | None = None, failure: str | None = None
+    ) -> None:
         self.reason_code = reason_code
+        if failure is not None:
+            self.failure = failure
         super().__init__(message)
 
 

@@ -6,6 +6,7 @@ import typer
 
 from fleet_sim import __version__
 from fleet_sim.cli.certs import certs_app
+from fleet_sim.cli.emulator import emulator
 
 app = typer.Typer(
     name="fleetsim",
@@ -15,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(certs_app, name="certs")
+app.command()(emulator)
 
 
 @app.command()

@@ -67,6 +67,7 @@ class ServerSession(ServerCore):
         max_packet_size: the largest packet accepted from the client (default: the codec's);
             a larger one is a violation with reason 0x95.
         aws_keep_alive: clamp the keep-alive as AWS IoT does; ``False`` for the spec's rule.
+        keep_alive_bounds: the (low, high) clamp with ``aws_keep_alive``: AWS's (30, 1200).
         max_inflight: the broker's own cap on unacknowledged outbound QoS 1 messages.
     """
 

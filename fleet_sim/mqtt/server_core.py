@@ -53,11 +53,14 @@ _PINGRESP = encode(PingResp(), ProtocolVersion.MQTT_3_1_1)
 AWS_MAX_INFLIGHT = 100
 
 
-def aws_keep_alive(requested: int) -> int:
-    """The keep-alive AWS IoT applies: 0 or above 1200 → 1200, 1–29 → 30 (reference §7.1)."""
-    if requested == 0 or requested > 1200:
-        return 1200
-    return max(requested, 30)
+def aws_keep_alive(requested: int, low: int = 30, high: int = 1200) -> int:
+    """The keep-alive AWS IoT applies: 0 or above 1200 → 1200, 1–29 → 30 (reference §7.1).
+
+    ``low`` and ``high`` move the bounds (an emulator configured for fast tests).
+    """
+    if requested == 0 or requested > high:
+        return high
+    return max(requested, low)
 
 
 class ServerState(Enum):
@@ -79,6 +82,7 @@ class ServerCore(SessionCore):
     __slots__ = (
         "_aliases_in",
         "_aws_keep_alive",
+        "_keep_alive_bounds",
         "_client_id",
         "_connect",
         "_deadline",
@@ -107,6 +111,7 @@ class ServerCore(SessionCore):
         *,
         max_packet_size: int | None = None,
         aws_keep_alive: bool = True,
+        keep_alive_bounds: tuple[int, int] = (30, 1200),
         max_inflight: int = AWS_MAX_INFLIGHT,
     ) -> None:
         super().__init__()
@@ -115,6 +120,7 @@ class ServerCore(SessionCore):
         else:
             self._decoder = PacketDecoder(max_packet_size=max_packet_size)
         self._aws_keep_alive = aws_keep_alive
+        self._keep_alive_bounds = keep_alive_bounds
         self.max_inflight = max_inflight
         self._state = ServerState.AWAITING_CONNECT
         self._connect: Connect | None = None
@@ -214,7 +220,11 @@ class ServerCore(SessionCore):
         self._version = packet.protocol_version
         self._client_id = packet.client_id
         requested = packet.keep_alive
-        self._keep_alive = aws_keep_alive(requested) if self._aws_keep_alive else requested
+        self._keep_alive = (
+            aws_keep_alive(requested, *self._keep_alive_bounds)
+            if self._aws_keep_alive
+            else requested
+        )
         if packet.protocol_version is ProtocolVersion.MQTT_5:
             props = packet.properties
             self._window.quota = min(props.receive_maximum or 65535, self.max_inflight)

@@ -64,6 +64,7 @@ class TlsProtocol(asyncio.Protocol):
     """One TLS connection (client or server side) over a plain TCP transport."""
 
     __slots__ = (
+        "_autostart",
         "_closed",
         "_established",
         "_handler",
@@ -71,7 +72,7 @@ class TlsProtocol(asyncio.Protocol):
         "_outgoing",
         "_read",
         "_ssl",
-        "handshake_error",
+        "error",
         "server_name",
         "transport",
     )
@@ -84,6 +85,7 @@ class TlsProtocol(asyncio.Protocol):
         server_side: bool,
         read_buffer: ReadBuffer,
         server_hostname: str | None = None,
+        autostart: bool = True,
     ) -> None:
         self._handler = handler
         self._incoming = ssl.MemoryBIO()
@@ -97,11 +99,12 @@ class TlsProtocol(asyncio.Protocol):
         self._read = read_buffer
         self._established = False
         self._closed = False
+        self._autostart = autostart
         self.transport: asyncio.Transport | None = None
         #: The SNI name the client sent (server side), set by the gateway's SNI callback.
         self.server_name: str | None = None
-        #: Why the handshake failed, when it did.
-        self.handshake_error: ssl.SSLError | None = None
+        #: The TLS error that ended the connection (handshake or later), if any.
+        self.error: ssl.SSLError | None = None
 
     # ------------------------------------------------------------------ facts after handshake
 
@@ -142,7 +145,16 @@ class TlsProtocol(asyncio.Protocol):
         """Start the handshake (the client speaks first; the server waits for ClientHello)."""
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if not self._ssl.server_side and self._handshake():
+        if not self._ssl.server_side and self._autostart:
+            self.start_handshake()
+
+    def start_handshake(self) -> None:
+        """Send the ClientHello (client side; automatic unless ``autostart=False``).
+
+        With ``autostart=False`` a client can time the TCP connect and the TLS handshake as
+        two separate phases.
+        """
+        if self._handshake():
             self._drain_plaintext()
 
     def data_received(self, data: bytes) -> None:
@@ -163,7 +175,7 @@ class TlsProtocol(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
-        self._handler.tls_closed(exc if exc is not None else self.handshake_error)
+        self._handler.tls_closed(exc if exc is not None else self.error)
 
     def pause_writing(self) -> None:
         """Forward transport back-pressure to the handler."""
@@ -226,7 +238,6 @@ class TlsProtocol(asyncio.Protocol):
             self._flush()
             return False
         except ssl.SSLError as error:
-            self.handshake_error = error
             self._flush()  # the alert, so the peer learns why
             self._fail(error)
             return False
@@ -264,6 +275,8 @@ class TlsProtocol(asyncio.Protocol):
             self.transport.write(self._outgoing.read())
 
     def _fail(self, error: ssl.SSLError) -> None:
+        if self.error is None:
+            self.error = error
         logger.debug("TLS failure on %s: %s", self.peer_address(), error)
         if self.transport is not None:
             self.transport.close()

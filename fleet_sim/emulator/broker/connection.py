@@ -79,6 +79,7 @@ class BrokerConnection:
         self.session = ServerSession(
             max_packet_size=max_packet_size,
             aws_keep_alive=True,
+            keep_alive_bounds=(broker.limits.min_keep_alive_s, broker.limits.max_keep_alive_s),
             max_inflight=broker.limits.max_inflight_outbound,
         )
         self.client_id = ""
@@ -145,6 +146,10 @@ class BrokerConnection:
             return False
         if self._rate is not None and not self._rate.take(self.broker.clock.now()):
             self.broker.stats.dropped_rate += 1
+            return False
+        if self.session.queued >= self.broker.limits.max_queued_messages_per_session:
+            # The client's in-flight window is full and the queue behind it too.
+            self.broker.stats.dropped_backpressure += 1
             return False
         self.session.send_publish(
             message.topic,

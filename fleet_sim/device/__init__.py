@@ -1,0 +1,1 @@
+"""One simulated device: its MQTT connection (native engine), TLS identity and behaviours."""
