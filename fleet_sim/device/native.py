@@ -16,8 +16,8 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from fleet_sim.device.link import ConnectTimings, Endpoint
 from fleet_sim.errors import (
     ConnectionFailed,
     ConnectionLost,
@@ -47,29 +47,6 @@ _CERT_REJECTED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a device connects: address, port and the SNI / certificate host name."""
-
-    host: str
-    port: int
-    server_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectTimings:
-    """Seconds spent in each phase of one successful connect."""
-
-    tcp_s: float
-    tls_s: float
-    mqtt_s: float
-
-    @property
-    def total_s(self) -> float:
-        """TCP connect to CONNACK."""
-        return self.tcp_s + self.tls_s + self.mqtt_s
-
-
 def classify_tls_error(error: BaseException | None) -> str:
     """The failure name of a TLS-level error: our certificate refused, or anything else."""
     if isinstance(error, ssl.SSLError) and not isinstance(error, ssl.SSLCertVerificationError):
@@ -85,11 +62,15 @@ class NativeConnection:
     def __init__(
         self,
         session: ClientSession,
+        endpoint: Endpoint,
+        context: ssl.SSLContext,
         *,
         read_buffer: ReadBuffer,
         on_message: Callable[[Publish], None] | None = None,
     ) -> None:
         self.session = session
+        self._endpoint = endpoint
+        self._context = context
         self._read_buffer = read_buffer
         self._on_message = on_message
         self._loop = asyncio.get_running_loop()
@@ -101,8 +82,12 @@ class NativeConnection:
         self._timer: asyncio.TimerHandle | None = None
         self._flush_scheduled = False
         self._connected = False
-        #: Resolves when the connection ends: None for our own disconnect, else the error.
-        self.closed: asyncio.Future[FleetSimError | None] = self._loop.create_future()
+        self._closed: asyncio.Future[FleetSimError | None] = self._loop.create_future()
+
+    @property
+    def closed(self) -> asyncio.Future[FleetSimError | None]:
+        """Resolves when the connection ends: None for our own disconnect, else the error."""
+        return self._closed
 
     @property
     def connected(self) -> bool:
@@ -111,9 +96,7 @@ class NativeConnection:
 
     # ------------------------------------------------------------------ connect
 
-    async def connect(
-        self, endpoint: Endpoint, context: ssl.SSLContext, *, timeout_s: float
-    ) -> ConnectTimings:
+    async def connect(self, *, timeout_s: float) -> ConnectTimings:
         """TCP, TLS, CONNECT→CONNACK, each timed.
 
         Raises:
@@ -122,6 +105,7 @@ class NativeConnection:
                 ``closed_before_connack``, ``connack_refused:<code>`` or ``connect_timeout``.
         """
         loop = self._loop
+        endpoint, context = self._endpoint, self._context
         deadline = loop.time() + timeout_s
         started = loop.time()
         try:
@@ -155,7 +139,13 @@ class NativeConnection:
             self.abort()
             raise ConnectTimeout("no CONNACK within the connect timeout", phase="mqtt") from None
         self._connected = True
-        return ConnectTimings(tcp_done - started, tls_done - tcp_done, loop.time() - tls_done)
+        done = loop.time()
+        return ConnectTimings(
+            total_s=done - started,
+            tcp_s=tcp_done - started,
+            tls_s=tls_done - tcp_done,
+            mqtt_s=done - tls_done,
+        )
 
     async def _open_tcp(self, endpoint: Endpoint, context: ssl.SSLContext) -> None:
         server_name = endpoint.server_name
@@ -248,7 +238,7 @@ class NativeConnection:
 
     async def disconnect(self, *, timeout_s: float = 2.0) -> None:
         """Send DISCONNECT and close (no Will on AWS)."""
-        if self.closed.done():
+        if self._closed.done():
             return
         if self._connected:
             self.session.disconnect(now=self._loop.time())
@@ -387,12 +377,12 @@ class NativeConnection:
                 subscribe.set_exception(lost)
         self._publishes.clear()
         self._subscribes.clear()
-        if not self.closed.done():
-            self.closed.set_result(error)
+        if not self._closed.done():
+            self._closed.set_result(error)
 
     def _require_open(self) -> None:
         if not self._connected:
-            error = self.closed.result() if self.closed.done() else None
+            error = self._closed.result() if self._closed.done() else None
             raise error or ConnectionLost("not connected", failure="not_connected")
 
     def _schedule_flush(self) -> None:
@@ -421,5 +411,5 @@ class NativeConnection:
         self.session.handle_timer(self._loop.time())
         self._process_events()
         self._flush()
-        if not self.closed.done():
+        if not self._closed.done():
             self._rearm()

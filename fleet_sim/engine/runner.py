@@ -1,0 +1,200 @@
+"""The fleet runner: arrival schedules, one task per device, graceful and hard stops.
+
+Structured concurrency: every device task, spawner and timer lives in one
+:class:`asyncio.TaskGroup` and has a name (``fleetsim[<client id>]``). The run stops when its
+duration is over, a stop condition holds, or :meth:`FleetRunner.request_stop` is called (the
+CLI wires Ctrl-C to it). Stopping is graceful: devices disconnect cleanly; whatever is still
+running ``graceful_stop`` seconds later is cancelled (a second Ctrl-C cancels at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fleet_sim.clock import Clock
+from fleet_sim.device.link import Engine, LinkSpec, PreparedDevice
+from fleet_sim.engine.device import GroupState, SimDevice
+from fleet_sim.engine.setup import PreparedIdentity
+from fleet_sim.engine.target import ResolvedTarget
+from fleet_sim.metrics.recorder import MetricsRecorder
+from fleet_sim.scenario.model import DeviceGroup, Scenario
+from fleet_sim.scenario.schedule import arrival_offsets
+from fleet_sim.scenario.seeding import derive_rng
+
+
+class _HardStop(Exception):
+    """The graceful-stop deadline passed (or a second interrupt came)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedGroup:
+    """A group with its prepared devices, ready to start."""
+
+    group: DeviceGroup
+    devices: tuple[tuple[PreparedIdentity, PreparedDevice], ...]
+    engine: Engine
+    expected_drops: int = 0
+
+
+def prepare_group(
+    group: DeviceGroup,
+    identities: Sequence[PreparedIdentity],
+    engine: Engine,
+    target: ResolvedTarget,
+    *,
+    expected_drops: int = 0,
+) -> PlannedGroup:
+    """Build every device's TLS material (outside the measured connect window)."""
+    if target.ca_file is None:
+        from fleet_sim.engine.target import default_ca_file
+
+        ca_file = default_ca_file()
+    else:
+        ca_file = target.ca_file
+    assert ca_file is not None, "no CA file to verify the server with"
+    devices = []
+    for identity in identities:
+        spec = LinkSpec(
+            client_id=identity.client_id,
+            endpoint=target.endpoint,
+            certificate_file=identity.certificate_file,
+            key_file=identity.key_file,
+            ca_file=ca_file,
+            mqtt5=group.connect.protocol == "mqtt5",
+            keep_alive_s=int(group.connect.keep_alive),
+            clean_session=group.connect.clean_session,
+            alpn=target.alpn,
+        )
+        devices.append((identity, engine.prepare(spec)))
+    return PlannedGroup(group, tuple(devices), engine, expected_drops)
+
+
+class FleetRunner:
+    """Runs planned groups against a target and records everything."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        groups: Sequence[PlannedGroup],
+        recorder: MetricsRecorder,
+        *,
+        clock: Clock,
+        seed: int,
+    ) -> None:
+        self.scenario = scenario
+        self.groups = groups
+        self.recorder = recorder
+        self.clock = clock
+        self.seed = seed
+        self.stop = asyncio.Event()
+        self._hard_stop = asyncio.Event()
+        self.states: dict[str, GroupState] = {}
+        self.stop_reason = ""
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Stop gracefully; a second request stops at once."""
+        if self.stop.is_set():
+            self._hard_stop.set()
+            return
+        self.stop_reason = reason
+        self.stop.set()
+
+    @property
+    def failures(self) -> int:
+        """Devices that gave up so far."""
+        return sum(state.gave_up for state in self.states.values())
+
+    async def run(self) -> float:
+        """Run to the end; returns the elapsed seconds."""
+        run = self.scenario.run
+        started = self.clock.now()
+        body = asyncio.ensure_future(self._body(started))
+        stop_wait = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({body, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not body.done():
+                # Graceful stop: devices disconnect; give them graceful_stop seconds.
+                hard = asyncio.ensure_future(self._hard_stop.wait())
+                await asyncio.wait(
+                    {body, hard}, timeout=run.graceful_stop, return_when=asyncio.FIRST_COMPLETED
+                )
+                hard.cancel()
+                if not body.done():
+                    self.stop_reason = self.stop_reason or "hard stop"
+                    body.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await body
+        finally:
+            stop_wait.cancel()
+            if not body.done():
+                body.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await body
+        if not body.cancelled():
+            body.result()
+        return self.clock.now() - started
+
+    async def _body(self, started: float) -> None:
+        run = self.scenario.run
+        slots = asyncio.Semaphore(run.max_connects_in_flight)
+        for planned in self.groups:
+            self.states[planned.group.name] = GroupState(
+                group=planned.group,
+                recorder=self.recorder,
+                clock=self.clock,
+                stop=self.stop,
+                connect_slots=slots,
+                connect_phases=planned.engine.phases,
+            )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._timer(run.duration), name="fleetsim.timer")
+            tasks.create_task(self._conditions(), name="fleetsim.conditions")
+            for planned in self.groups:
+                tasks.create_task(
+                    self._spawn(tasks, planned, started),
+                    name=f"fleetsim.spawn[{planned.group.name}]",
+                )
+
+    async def _timer(self, duration: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), duration)
+        if not self.stop.is_set():
+            self.stop_reason = "duration"
+            self.stop.set()
+
+    async def _conditions(self) -> None:
+        conditions = self.scenario.run.stop_when
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 0.2)
+            if conditions.failures is not None and self.failures >= conditions.failures:
+                self.request_stop(f"{self.failures} devices failed")
+            elif conditions.all_connected and all(
+                s.all_connected.is_set() for s in self.states.values()
+            ):
+                self.request_stop("all devices connected")
+
+    async def _spawn(self, tasks: asyncio.TaskGroup, planned: PlannedGroup, started: float) -> None:
+        group = planned.group
+        state = self.states[group.name]
+        offsets = arrival_offsets(
+            group.arrival, group.count, derive_rng(self.seed, "arrival", group.name)
+        )
+        for (identity, prepared), offset in zip(planned.devices, offsets, strict=True):
+            delay = started + offset - self.clock.now()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), delay)
+            if self.stop.is_set():
+                return
+            device = SimDevice(
+                state=state,
+                prepared=prepared,
+                values=group.device_values(identity.index),
+                rng=derive_rng(self.seed, "device", group.name, identity.index),
+                expected_drops=planned.expected_drops,
+            )
+            tasks.create_task(device.run(), name=f"fleetsim[{identity.client_id}]")
