@@ -344,3 +344,38 @@ class ServiceUnavailable(EmulatorError):
 
     aws_code = "ServiceUnavailableException"
     http_status = 503
+
+
+# --------------------------------------------------------------------------- report errors
+
+
+class RunFileError(FleetSimError):
+    """A saved run (``fleetsim run``'s JSON report) cannot be read or is not a valid run.
+
+    The message names the file (when there is one), the JSON location and the problem.
+    """
+
+    failure = "invalid_run_file"
+
+    def __init__(self, message: str, *, file: Path | str | None = None) -> None:
+        self.message = message
+        self.file = Path(file) if file is not None else None
+        super().__init__(f"{self.file}: {message}" if self.file is not None else message)
+
+
+# --------------------------------------------------------------------------- control-plane errors
+
+
+class Throttled(EmulatorError):
+    """A control-plane request exceeded its operation's transactions-per-second quota."""
+
+    aws_code = "ThrottlingException"
+    http_status = 400
+
+
+class OperationNotSupported(EmulatorError):
+    """The request names an AWS IoT API operation the emulator does not implement, or no
+    operation at all."""
+
+    aws_code = "NotImplementedException"
+    http_status = 501

@@ -41,6 +41,10 @@ def emulator(
     require_sni: Annotated[
         bool, typer.Option(help="Refuse TLS connections without SNI, as AWS does.")
     ] = True,
+    control_plane_port: Annotated[
+        int,
+        typer.Option(help="AWS IoT control-plane HTTP API (0: any free port; -1: off)."),
+    ] = 0,
     no_limits: Annotated[
         bool, typer.Option("--no-limits", help="Switch AWS's rate quotas off (benchmarks).")
     ] = False,
@@ -57,6 +61,7 @@ def emulator(
         region=region,
         endpoint=endpoint,
         require_sni=require_sni,
+        control_plane_port=None if control_plane_port < 0 else control_plane_port,
         limits=BrokerLimits.unlimited() if no_limits else BrokerLimits(),
     )
     try:

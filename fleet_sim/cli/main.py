@@ -7,6 +7,9 @@ import typer
 from fleet_sim import __version__
 from fleet_sim.cli.certs import certs_app
 from fleet_sim.cli.emulator import emulator
+from fleet_sim.cli.report import report
+from fleet_sim.cli.run import run
+from fleet_sim.cli.schema import schema
 
 app = typer.Typer(
     name="fleetsim",
@@ -16,7 +19,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(certs_app, name="certs")
+app.command("schema")(schema)
 app.command()(emulator)
+app.command()(run)
+app.command()(report)
 
 
 @app.command()

@@ -22,13 +22,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from cryptography import x509
 
 from fleet_sim.clock import Clock, LoopClock
 from fleet_sim.emulator.broker.broker import Broker
 from fleet_sim.emulator.config import EmulatorConfig
+from fleet_sim.emulator.control_plane import ControlPlaneServer, HandlerContext, OperationThrottle
 from fleet_sim.emulator.gateway.registry_access import (
     AutoRegistration,
     RegistryAccess,
@@ -64,6 +65,7 @@ class EndpointInfo:
     region: str
     account_id: str
     data_dir: str
+    control_plane_url: str | None = None
 
     def to_json(self) -> str:
         """One line of JSON."""
@@ -91,6 +93,7 @@ class Emulator:
         self._pki: EmulatorPki | None = None
         self._tls: GatewayTls | None = None
         self._info: EndpointInfo | None = None
+        self._control_plane: ControlPlaneServer | None = None
         self._housekeeping: asyncio.TimerHandle | None = None
         self._unsubscribe: list[object] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,6 +136,32 @@ class Emulator:
         """The gateway's TLS context and trust store."""
         assert self._tls is not None, "the emulator is not running"
         return self._tls
+
+    @property
+    def control_plane_url(self) -> str | None:
+        """``http://host:port`` of the AWS IoT control-plane API, None when it is off."""
+        return self.info.control_plane_url
+
+    def boto3_client(self, **client_kwargs: Any) -> Any:
+        """A ready ``boto3`` AWS IoT client for the control plane: dummy credentials (the
+        emulator accepts any signature), the emulator's region, ``endpoint_url`` set.
+
+        Its calls block until the emulator's loop answers them, so call it from another
+        thread than the loop's (e.g. ``asyncio.to_thread``). ``client_kwargs`` go to
+        ``boto3.client`` (e.g. ``config=botocore.config.Config(...)``).
+        """
+        import boto3  # only callers asking for a client pay for importing boto3
+
+        url = self.control_plane_url
+        assert url is not None, "the control plane is off (control_plane_port=None)"
+        return boto3.client(
+            "iot",
+            endpoint_url=url,
+            region_name=self.config.region,
+            aws_access_key_id="fleetsim-emulator",
+            aws_secret_access_key="fleetsim-emulator",  # noqa: S106 - a dummy, never checked
+            **client_kwargs,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -180,6 +209,11 @@ class Emulator:
         )
         self._gateway = gateway
         bound = await gateway.start()
+        try:
+            control_plane_url = await self._start_control_plane(pki, registry)
+        except BaseException:  # e.g. its port is taken: do not leave the gateway running
+            await self.close()
+            raise
         self._info = EndpointInfo(
             endpoint=config.endpoint,
             host=bound[0][0],
@@ -189,11 +223,28 @@ class Emulator:
             region=config.region,
             account_id=config.account_id,
             data_dir=str(pki.directory.parent),
+            control_plane_url=control_plane_url,
         )
         await asyncio.to_thread(self._write_endpoint_file, self._info)
         self._schedule_housekeeping()
         logger.info("emulator listening on %s:%s", self._info.host, self._info.port)
         return self._info
+
+    async def _start_control_plane(self, pki: EmulatorPki, registry: Registry) -> str | None:
+        config = self.config
+        if config.control_plane_port is None:
+            return None
+        context = HandlerContext(
+            registry=registry, device_ca=pki.device_ca, endpoint=config.endpoint, clock=self.clock
+        )
+        server = ControlPlaneServer(
+            context,
+            host=config.host,
+            port=config.control_plane_port,
+            throttle=OperationThrottle() if config.throttle_control_plane else None,
+        )
+        self._control_plane = server
+        return await server.start()
 
     def _open_state(self) -> tuple[EmulatorPki, Registry]:
         config = self.config
@@ -221,6 +272,9 @@ class Emulator:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             self._housekeeping = None
+        if self._control_plane is not None:
+            await self._control_plane.close()
+            self._control_plane = None
         if self._gateway is not None:
             await self._gateway.close()
             self._gateway = None

@@ -129,3 +129,9 @@ class EmulatorConfig:
 
     lifecycle_events: bool = True
     """Publish presence and subscription events on ``$aws/events/...`` (AWS always does)."""
+
+    control_plane_port: int | None = 0
+    """HTTP port of the AWS IoT control-plane API (0 picks a free port; None switches it off)."""
+
+    throttle_control_plane: bool = False
+    """Answer ``ThrottlingException`` above AWS's default per-operation API rates."""

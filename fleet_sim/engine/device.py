@@ -26,6 +26,7 @@ from fleet_sim.errors import ConnectionFailed, FleetSimError
 from fleet_sim.metrics.names import Counter, Gauge, Phase
 from fleet_sim.metrics.recorder import MetricsRecorder
 from fleet_sim.mqtt.packets import Publish
+from fleet_sim.mqtt.topics import matches
 from fleet_sim.scenario.model import (
     ChurnBehaviour,
     DeviceGroup,
@@ -36,6 +37,12 @@ from fleet_sim.scenario.model import (
 
 #: How long an operation (SUBACK, PUBACK) may take before it counts as a timeout.
 OPERATION_TIMEOUT_S = 10.0
+
+#: Publish → delivery back to the same device (when a device subscribes to its own traffic).
+DELIVERY_PHASE = "delivery"
+
+#: Own messages remembered per device for the delivery phase (oldest forgotten first).
+MAX_TRACKED_ECHOES = 256
 
 
 @dataclass(slots=True)
@@ -101,6 +108,10 @@ class SimDevice:
         self.expected_drops = expected_drops
         self._seq = 0
         self._drops_seen = 0
+        # Own messages the device will receive back (it subscribed to a matching filter):
+        # (topic, payload) → when it was published, for the end-to-end "delivery" phase.
+        self._filters: list[str] = []
+        self._echo: dict[tuple[str, bytes], float] = {}
 
     @property
     def client_id(self) -> str:
@@ -245,6 +256,7 @@ class SimDevice:
     async def _subscribe(self, link: DeviceLink, behaviour: SubscribeBehaviour) -> None:
         state, group = self.state, self.state.group.name
         filters = [(f.render(self.values, self.rng), int(behaviour.qos)) for f in behaviour.filters]
+        self._filters.extend(f for f, _ in filters)
         started = state.clock.now()
         try:
             codes = await link.subscribe(filters, timeout_s=OPERATION_TIMEOUT_S)
@@ -272,6 +284,10 @@ class SimDevice:
             topic = behaviour.topic.render(values, self.rng)
             payload = behaviour.payload.render(values, self.rng).encode()
             started = clock.now()
+            if self._filters and any(matches(f, topic) for f in self._filters):
+                if len(self._echo) >= MAX_TRACKED_ECHOES:
+                    self._echo.pop(next(iter(self._echo)))
+                self._echo[(topic, payload)] = started
             try:
                 await link.publish(
                     topic, payload, qos=int(behaviour.qos), timeout_s=OPERATION_TIMEOUT_S
@@ -290,4 +306,9 @@ class SimDevice:
 
     def _on_message(self, message: Publish) -> None:
         state = self.state
-        state.recorder.count(state.group.name, Counter.MESSAGES_RECEIVED, now=state.clock.now())
+        now = state.clock.now()
+        state.recorder.count(state.group.name, Counter.MESSAGES_RECEIVED, now=now)
+        if self._echo:
+            sent = self._echo.pop((message.topic, message.payload), None)
+            if sent is not None:
+                state.recorder.phase(state.group.name, DELIVERY_PHASE, now - sent, now=now)

@@ -13,9 +13,10 @@ strings, subscription options, reason codes, property identifiers and repetition
 a packet has no bytes after its declared contents. Topic name and filter semantics (wildcard
 placement, empty topics with aliases) belong to the topic and session modules.
 
-PUBLISH and the PUBACK family take hand-tuned paths; decoded packets of those types are built
-by writing their slots directly (the packet classes are plain frozen dataclasses, so this
-yields values equal to the constructor's).
+PUBLISH and the PUBACK family take hand-tuned paths (see ``benchmarks/bench_codec.py``);
+decoded packets of those types are built through a mutable twin class with the same slots
+(see :func:`_mutable_twin`), which yields values equal to the constructor's for a fraction of
+the cost of a frozen dataclass ``__init__``.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ _UNSUBACK_V5: Final = frozenset({0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91})
 _DISCONNECT_V5: Final = frozenset(
     {0x00, 0x04, *range(0x80, 0x84), 0x87, 0x89, *range(0x8B, 0x91), *range(0x93, 0xA3)}
 )
+#: Reason codes an MQTT 5 DISCONNECT may carry (§3.14.2.1).
+DISCONNECT_REASON_CODES: Final = _DISCONNECT_V5
 _AUTH_V5: Final = frozenset({0x00, 0x18, 0x19})
 
 _ACK: Final = struct.Struct("!BBH")  # first byte, 2, packet id
@@ -246,7 +249,7 @@ def _ack_encoder(ptype: PacketType, valid: frozenset[int]) -> Callable[[Any, boo
 
     def encode_ack(p: _AckPacket, v5: bool) -> bytes:
         packet_id = p.packet_id
-        if not 0 < packet_id <= 0xFFFF:
+        if packet_id is None or not 0 < packet_id <= 0xFFFF:
             raise LocalProtocolError(
                 f"{name}: packet identifier must be in 1..65535, got {packet_id}"
             )
@@ -306,8 +309,8 @@ def _encode_connect(p: Connect, _v5: bool) -> bytes:
 
 
 def _encode_connack(p: ConnAck, v5: bool) -> bytes:
-    head = bytes((1 if p.session_present else 0, _reason_code(
-        p.reason_code, _CONNACK_V5 if v5 else _CONNACK_V4, "CONNACK")))  # fmt: skip
+    code = _reason_code(p.reason_code, _CONNACK_V5 if v5 else _CONNACK_V4, "CONNACK")
+    head = bytes((1 if p.session_present else 0, code))
     if v5:
         return frame(0x20, head + encode_properties(p.properties, PacketType.CONNACK))
     _no_properties(p.properties, "CONNACK")

@@ -264,8 +264,9 @@ class PubComp:
 class Subscription:
     """One topic filter of a SUBSCRIBE with its options (§3.8.3.1).
 
-    ``no_local``, ``retain_as_published`` and ``retain_handling`` exist only in MQTT 5 and are
-    encoded as zero bits in 3.1.1.
+    ``no_local``, ``retain_as_published`` and ``retain_handling`` exist only in MQTT 5: in
+    3.1.1 they must keep their defaults (the codec raises ``LocalProtocolError`` otherwise
+    rather than drop them silently).
     """
 
     topic_filter: str

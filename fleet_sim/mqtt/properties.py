@@ -13,10 +13,13 @@ of 0, a Maximum QoS of 2, …). Encoding the same mistakes raises :class:`LocalP
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from enum import IntEnum
+from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
-from fleet_sim.errors import LocalProtocolError
+from fleet_sim.errors import LocalProtocolError, RemoteProtocolError
 from fleet_sim.mqtt.packets import NO_PROPERTIES, PacketType, Properties
 from fleet_sim.mqtt.wire import (
     U16,
@@ -84,6 +87,8 @@ class PropertySpec(NamedTuple):
     targets: frozenset[int]  # packet types (and WILL_PROPERTIES) that may carry it
     minimum: int  # for numbers: values outside minimum..maximum are a Protocol Error
     maximum: int
+    head: bytes  # the identifier as encoded
+    target_bits: int  # bit ``1 << t`` set for each target ``t``
 
 
 def _spec(identifier: int, name: str, data_type: DataType, targets: tuple[int, ...], lo: int = -1,
@@ -96,6 +101,8 @@ def _spec(identifier: int, name: str, data_type: DataType, targets: tuple[int, .
         frozenset(int(t) for t in targets),
         type_lo if lo < 0 else lo,
         type_hi if hi < 0 else hi,
+        bytes((identifier,)),
+        sum(1 << int(t) for t in targets),
     )
 
 
@@ -134,7 +141,9 @@ _BY_ID: Final = tuple(
     next((s for s in PROPERTY_SPECS if s.identifier == i), None) for i in range(128)
 )
 _SUBSCRIPTION_IDENTIFIER: Final = 0x0B
-_REPEATABLE: Final = frozenset({"subscription_identifiers", "user_properties"})
+_EMPTY: Final = ()  # the default of the repeatable properties (a singleton in CPython)
+_TARGETS: Final = range(16)  # WILL_PROPERTIES (0) and the packet types 1..15
+_WHERE: Final = ("CONNECT will", *(PacketType(t).name for t in range(1, 16)))
 
 
 def allowed_properties(target: int) -> frozenset[str]:
@@ -146,11 +155,25 @@ def allowed_properties(target: int) -> frozenset[str]:
     return frozenset(s.name for s in PROPERTY_SPECS if target in s.targets)
 
 
-def _target_name(target: int) -> str:
-    return "CONNECT will" if target == WILL_PROPERTIES else PacketType(target).name
-
-
 # --------------------------------------------------------------------------- encoding
+
+
+class _EncodePlan(NamedTuple):
+    """What :func:`encode_properties` needs for one target, computed once."""
+
+    allowed: tuple[PropertySpec, ...]
+    read: Callable[[Properties], tuple[Any, ...]]  # values of ``allowed``, then of the others
+    others_absent: tuple[Any, ...]  # the tail of ``read`` when no other property is set
+
+
+def _encode_plan(target: int) -> _EncodePlan:
+    allowed = tuple(s for s in PROPERTY_SPECS if target in s.targets)
+    others = [s for s in PROPERTY_SPECS if target not in s.targets]
+    absent = tuple(_EMPTY if s.data_type in (_PAIR, _VBI) else None for s in others)
+    return _EncodePlan(allowed, attrgetter(*(s.name for s in (*allowed, *others))), absent)
+
+
+_PLANS: Final = tuple(_encode_plan(target) for target in _TARGETS)
 
 
 def encode_properties(props: Properties, target: int) -> bytes:
@@ -162,53 +185,137 @@ def encode_properties(props: Properties, target: int) -> bytes:
     """
     if props is NO_PROPERTIES:
         return b"\x00"
-    where = _target_name(target)
+    allowed, read, others_absent = _PLANS[target]
+    values = read(props)
+    count = len(allowed)
+    if values[count:] != others_absent:
+        _refuse_disallowed(props, target)
     parts: list[bytes] = []
-    for spec in PROPERTY_SPECS:
-        value = getattr(props, spec.name)
-        if value is None or value == ():
+    index = -1
+    for value in values[:count]:
+        index += 1
+        if value is None or value is _EMPTY:
             continue
-        if target not in spec.targets:
-            raise LocalProtocolError(f"{where}: property {spec.name} is not allowed here")
-        if spec.name in _REPEATABLE:
-            if (
-                spec.identifier == _SUBSCRIPTION_IDENTIFIER
-                and target == PacketType.SUBSCRIBE
-                and len(value) > 1
-            ):
-                raise LocalProtocolError(f"{where}: only one subscription identifier is allowed")
-            parts.extend(_encode_value(spec, item, where) for item in value)
+        spec = allowed[index]
+        kind = spec.data_type
+        if kind == _PAIR:
+            for key, text in value:
+                try:
+                    raw_key = key.encode()
+                    raw_text = text.encode()
+                except UnicodeEncodeError:
+                    raw_key = raw_text = b"\x00"
+                if (
+                    b"\x00" in raw_key
+                    or b"\x00" in raw_text
+                    or len(raw_key) > 0xFFFF
+                    or len(raw_text) > 0xFFFF
+                ):
+                    _refuse_text(key, target, spec, " name")
+                    _refuse_text(text, target, spec, " value")
+                parts += (spec.head, U16.pack(len(raw_key)), raw_key)
+                parts += (U16.pack(len(raw_text)), raw_text)
+        elif kind == _STRING:
+            try:
+                raw = value.encode()
+            except UnicodeEncodeError:
+                raw = b"\x00"
+            if b"\x00" in raw or len(raw) > 0xFFFF:
+                _refuse_text(value, target, spec, "")
+            parts += (spec.head, U16.pack(len(raw)), raw)
+        elif kind == _BINARY:
+            parts.append(spec.head)
+            parts.append(encode_binary(value, f"{_WHERE[target]}: property {spec.name}"))
+        elif kind == _VBI:  # subscription identifiers
+            if len(value) > 1 and target == PacketType.SUBSCRIBE:
+                raise LocalProtocolError("SUBSCRIBE: only one subscription identifier is allowed")
+            for number in value:
+                _check_range(number, target, spec)
+                parts.append(spec.head)
+                parts.append(encode_vbi(number))
         else:
-            parts.append(_encode_value(spec, value, where))
+            _check_range(value, target, spec)
+            parts.append(spec.head)
+            if kind == _BYTE:
+                parts.append(bytes((value,)))
+            elif kind == _U16:
+                parts.append(U16.pack(value))
+            else:
+                parts.append(U32.pack(value))
     body = b"".join(parts)
     return encode_vbi(len(body)) + body
 
 
-def _encode_value(spec: PropertySpec, value: Any, where: str) -> bytes:
-    what = f"{where}: property {spec.name}"
-    head = bytes((spec.identifier,))
-    kind = spec.data_type
-    if kind == _STRING:
-        return head + encode_string(value, what)
-    if kind == _BINARY:
-        return head + encode_binary(value, what)
-    if kind == _PAIR:
-        key, val = value
-        return head + encode_string(key, f"{what} name") + encode_string(val, f"{what} value")
+def _refuse_text(text: str, target: int, spec: PropertySpec, part: str) -> None:
+    """Raise the precise LocalProtocolError if ``text`` cannot be an MQTT string."""
+    encode_string(text, f"{_WHERE[target]}: property {spec.name}{part}")
+
+
+def _check_range(value: int, target: int, spec: PropertySpec) -> None:
     if not spec.minimum <= value <= spec.maximum:
         raise LocalProtocolError(
-            f"{what} must be in {spec.minimum}..{spec.maximum}, got {value}"
+            f"{_WHERE[target]}: property {spec.name} must be in "
+            f"{spec.minimum}..{spec.maximum}, got {value}"
         )
-    if kind == _BYTE:
-        return head + bytes((value,))
-    if kind == _U16:
-        return head + U16.pack(value)
-    if kind == _U32:
-        return head + U32.pack(value)
-    return head + encode_vbi(value)
+
+
+def _refuse_disallowed(props: Properties, target: int) -> None:
+    for spec in PROPERTY_SPECS:
+        if target not in spec.targets and getattr(props, spec.name) not in (None, ()):
+            raise LocalProtocolError(f"{_WHERE[target]}: property {spec.name} is not allowed here")
 
 
 # --------------------------------------------------------------------------- decoding
+
+
+class _MutableProperties:
+    """The slot layout of :class:`Properties` without its frozen ``__setattr__``.
+
+    Decoding fills one of these (all fields start at their defaults) and turns it into a
+    genuine :class:`Properties` by ``__class__`` assignment, much cheaper than the 27-field
+    frozen dataclass ``__init__``. Checked against :class:`Properties` at import.
+    """
+
+    __slots__ = tuple(f.name for f in dataclasses.fields(Properties))
+
+    def __init__(self) -> None:
+        self.payload_format_indicator = None
+        self.message_expiry_interval = None
+        self.content_type = None
+        self.response_topic = None
+        self.correlation_data = None
+        self.subscription_identifiers = ()
+        self.session_expiry_interval = None
+        self.assigned_client_identifier = None
+        self.server_keep_alive = None
+        self.authentication_method = None
+        self.authentication_data = None
+        self.request_problem_information = None
+        self.will_delay_interval = None
+        self.request_response_information = None
+        self.response_information = None
+        self.server_reference = None
+        self.reason_string = None
+        self.receive_maximum = None
+        self.topic_alias_maximum = None
+        self.topic_alias = None
+        self.maximum_qos = None
+        self.retain_available = None
+        self.user_properties = ()
+        self.maximum_packet_size = None
+        self.wildcard_subscription_available = None
+        self.subscription_identifier_available = None
+        self.shared_subscription_available = None
+
+
+def _check_mutable_properties() -> None:
+    probe: Any = _MutableProperties()
+    probe.__class__ = Properties  # TypeError if the slot layouts differ
+    if probe != NO_PROPERTIES or Properties.__slots__ != _MutableProperties.__slots__:
+        raise RuntimeError("Properties changed: update _MutableProperties in properties.py")
+
+
+_check_mutable_properties()
 
 
 def decode_properties(buf: Buffer, pos: int, end: int, target: int) -> tuple[Properties, int]:
@@ -217,71 +324,103 @@ def decode_properties(buf: Buffer, pos: int, end: int, target: int) -> tuple[Pro
     Returns:
         ``(properties, position_after_them)``; :data:`NO_PROPERTIES` when the list is empty.
     """
-    if pos < end and buf[pos] == 0:
-        return NO_PROPERTIES, pos + 1
-    where = _target_name(target)
-    length, pos = read_vbi(buf, pos, end, f"{where}: property length")
+    if pos < end and buf[pos] < 128:
+        length = buf[pos]
+        if not length:
+            return NO_PROPERTIES, pos + 1
+        pos += 1
+    else:
+        length, pos = read_vbi(buf, pos, end, f"{_WHERE[target]}: property length")
     stop = pos + length
     if stop > end:
-        raise malformed(f"{where}: property length {length} exceeds the packet")
-    values: dict[str, Any] = {}
+        raise malformed(f"{_WHERE[target]}: property length {length} exceeds the packet")
+    props: Any = _MutableProperties()
+    seen = 0
     sub_ids: list[int] = []
     user: list[tuple[str, str]] = []
+    target_bit = 1 << target
     while pos < stop:
         identifier = buf[pos]
         spec = _BY_ID[identifier] if identifier < 128 else None
-        if spec is None:
-            raise malformed(f"{where}: unknown property identifier 0x{identifier:02X}")
-        if target not in spec.targets:
-            raise malformed(
-                f"{where}: property {spec.name} (0x{identifier:02X}) is not valid in this packet"
-            )
-        what = f"{where}: property {spec.name}"
+        if spec is None or not spec.target_bits & target_bit:
+            raise _invalid_identifier(identifier, target)
         pos += 1
         kind = spec.data_type
         value: Any
-        if kind == _BYTE:
-            if pos >= stop:
-                raise malformed(f"{what} extends past the property list")
-            value = buf[pos]
-            pos += 1
-        elif kind == _U16:
-            if pos + 2 > stop:
-                raise malformed(f"{what} extends past the property list")
-            value = (buf[pos] << 8) | buf[pos + 1]
-            pos += 2
-        elif kind == _U32:
-            if pos + 4 > stop:
-                raise malformed(f"{what} extends past the property list")
-            value = U32.unpack_from(buf, pos)[0]
-            pos += 4
-        elif kind == _VBI:
-            value, pos = read_vbi(buf, pos, stop, what)
-        elif kind == _STRING:
-            value, pos = read_string(buf, pos, stop, what)
-        elif kind == _BINARY:
-            value, pos = read_binary(buf, pos, stop, what)
-        else:
-            key, pos = read_string(buf, pos, stop, f"{what} name")
-            text, pos = read_string(buf, pos, stop, f"{what} value")
+        if kind == _PAIR:
+            key, pos = _read_text(buf, pos, stop, target, spec, " name")
+            text, pos = _read_text(buf, pos, stop, target, spec, " value")
             user.append((key, text))
             continue
-        if kind <= _VBI and not spec.minimum <= value <= spec.maximum:
-            raise protocol_error(
-                f"{what} must be in {spec.minimum}..{spec.maximum}, got {value}"
-            )
-        if identifier == _SUBSCRIPTION_IDENTIFIER:
-            if sub_ids and target == PacketType.SUBSCRIBE:
-                raise protocol_error(f"{where}: subscription identifier appears more than once")
-            sub_ids.append(value)
-        elif spec.name in values:
-            raise protocol_error(f"{what} appears more than once")
+        if kind == _STRING:
+            value, pos = _read_text(buf, pos, stop, target, spec, "")
+        elif kind == _BINARY:
+            value, pos = read_binary(buf, pos, stop, f"{_WHERE[target]}: property {spec.name}")
         else:
-            values[spec.name] = value
+            value, pos = _read_number(buf, pos, stop, target, spec)
+            if not spec.minimum <= value <= spec.maximum:
+                raise protocol_error(
+                    f"{_WHERE[target]}: property {spec.name} must be in "
+                    f"{spec.minimum}..{spec.maximum}, got {value}"
+                )
+            if identifier == _SUBSCRIPTION_IDENTIFIER:
+                if sub_ids and target == PacketType.SUBSCRIBE:
+                    raise protocol_error(
+                        "SUBSCRIBE: subscription identifier appears more than once"
+                    )
+                sub_ids.append(value)
+                continue
+        bit = 1 << identifier
+        if seen & bit:
+            raise protocol_error(f"{_WHERE[target]}: property {spec.name} appears more than once")
+        seen |= bit
+        setattr(props, spec.name, value)
     if sub_ids:
-        values["subscription_identifiers"] = tuple(sub_ids)
+        props.subscription_identifiers = tuple(sub_ids)
     if user:
-        values["user_properties"] = tuple(user)
-    if not values:
-        return NO_PROPERTIES, pos
-    return Properties(**values), pos
+        props.user_properties = tuple(user)
+    props.__class__ = Properties
+    return props, pos
+
+
+def _read_number(
+    buf: Buffer, pos: int, stop: int, target: int, spec: PropertySpec
+) -> tuple[int, int]:
+    kind = spec.data_type
+    if kind == _VBI:
+        return read_vbi(buf, pos, stop, f"{_WHERE[target]}: property {spec.name}")
+    size = 1 if kind == _BYTE else 2 if kind == _U16 else 4
+    if pos + size > stop:
+        raise malformed(f"{_WHERE[target]}: property {spec.name} extends past the property list")
+    if size == 1:
+        return buf[pos], pos + 1
+    if size == 2:
+        return buf[pos] << 8 | buf[pos + 1], pos + 2
+    return U32.unpack_from(buf, pos)[0], pos + 4
+
+
+def _invalid_identifier(identifier: int, target: int) -> RemoteProtocolError:
+    spec = _BY_ID[identifier] if identifier < 128 else None
+    if spec is None:
+        return malformed(f"{_WHERE[target]}: unknown property identifier 0x{identifier:02X}")
+    return malformed(
+        f"{_WHERE[target]}: property {spec.name} (0x{identifier:02X}) is not valid in this packet"
+    )
+
+
+def _read_text(
+    buf: Buffer, pos: int, stop: int, target: int, spec: PropertySpec, part: str
+) -> tuple[str, int]:
+    """Read a UTF-8 string; the error message is only built when there is an error."""
+    end = pos + 2
+    if end <= stop:
+        end += buf[pos] << 8 | buf[pos + 1]
+        if end <= stop:
+            try:
+                text = buf[pos + 2 : end].decode()
+            except UnicodeDecodeError:
+                text = "\x00"
+            if "\x00" not in text:
+                return text, end
+    # not well formed: the precise reader raises the precise error
+    return read_string(buf, pos, stop, f"{_WHERE[target]}: property {spec.name}{part}")

@@ -171,10 +171,14 @@ class ServerSession(ServerCore):
         """
         if self._state is ServerState.CLOSED:
             return
-        try:
-            self._inbound_unacked.remove(packet_id)
-        except KeyError:
-            raise LocalProtocolError(f"no QoS 1 publish {packet_id} awaits a PUBACK") from None
+        unacked = self._inbound_unacked
+        waiting = unacked.get(packet_id)
+        if waiting is None:
+            raise LocalProtocolError(f"no QoS 1 publish {packet_id} awaits a PUBACK")
+        if waiting > 1:
+            unacked[packet_id] = waiting - 1
+        else:
+            del unacked[packet_id]
         if not reason_code and properties is NO_PROPERTIES:
             self._out.append(_PUBACK_HEAD + packet_id.to_bytes(2, "big"))
             return
@@ -195,16 +199,19 @@ class ServerSession(ServerCore):
         """
         if self._state is ServerState.CLOSED:
             return
-        count = self._pending_subscribes.get(packet_id)
-        if count is None:
+        waiting = self._pending_subscribes.get(packet_id)
+        if not waiting:
             raise LocalProtocolError(f"no SUBSCRIBE {packet_id} awaits a SUBACK")
+        count = waiting[0]
         codes = tuple(reason_codes)
         if len(codes) != count:
             raise LocalProtocolError(f"SUBACK needs {count} codes, got {len(codes)}")
         if self._version is ProtocolVersion.MQTT_3_1_1 and not _V311_SUBACK_CODES.issuperset(codes):
             raise LocalProtocolError(f"MQTT 3.1.1 SUBACK codes must be 0, 1, 2 or 0x80: {codes}")
         self._send(SubAck(packet_id=packet_id, reason_codes=codes, properties=properties))
-        del self._pending_subscribes[packet_id]
+        del waiting[0]
+        if not waiting:
+            del self._pending_subscribes[packet_id]
 
     def ack_unsubscribe(
         self,
@@ -221,16 +228,19 @@ class ServerSession(ServerCore):
         """
         if self._state is ServerState.CLOSED:
             return
-        count = self._pending_unsubscribes.get(packet_id)
-        if count is None:
+        waiting = self._pending_unsubscribes.get(packet_id)
+        if not waiting:
             raise LocalProtocolError(f"no UNSUBSCRIBE {packet_id} awaits an UNSUBACK")
+        count = waiting[0]
         codes: tuple[int, ...] = ()
         if self._version is ProtocolVersion.MQTT_5:
             codes = tuple(reason_codes) or (0,) * count
             if len(codes) != count:
                 raise LocalProtocolError(f"UNSUBACK needs {count} codes, got {len(codes)}")
         self._send(UnsubAck(packet_id=packet_id, reason_codes=codes, properties=properties))
-        del self._pending_unsubscribes[packet_id]
+        del waiting[0]
+        if not waiting:
+            del self._pending_unsubscribes[packet_id]
 
     def send_publish(
         self,

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from fleet_sim.errors import LocalProtocolError, RemoteProtocolError
-from fleet_sim.mqtt.codec import PacketDecoder, encode
+from fleet_sim.mqtt.codec import DISCONNECT_REASON_CODES, PacketDecoder, encode
 from fleet_sim.mqtt.events import (
     ClientDisconnected,
     ConnectionClosed,
@@ -82,7 +82,6 @@ class ServerCore(SessionCore):
     __slots__ = (
         "_aliases_in",
         "_aws_keep_alive",
-        "_keep_alive_bounds",
         "_client_id",
         "_connect",
         "_deadline",
@@ -90,6 +89,7 @@ class ServerCore(SessionCore):
         "_inbound_limit",
         "_inbound_unacked",
         "_keep_alive",
+        "_keep_alive_bounds",
         "_last_received",
         "_max_client_packet",
         "_max_qos",
@@ -130,14 +130,17 @@ class ServerCore(SessionCore):
         self._deadline: float | None = None
         self._last_received = 0.0
         self._window = OutboundWindow(PacketIdAllocator())
-        self._inbound_unacked: set[int] = set()
+        # Packet id → how many QoS 1 publishes with that id await a PUBACK (a client may reuse
+        # an id it has not had acknowledged yet: each gets its own PUBACK).
+        self._inbound_unacked: dict[int, int] = {}
         self._inbound_limit = 65535
         self._max_qos = 2
         self._topic_alias_maximum = 0
         self._aliases_in: dict[int, str] = {}
         self._max_client_packet: int | None = None
-        self._pending_subscribes: dict[int, int] = {}
-        self._pending_unsubscribes: dict[int, int] = {}
+        # Packet id → filter counts of the SUBSCRIBEs/UNSUBSCRIBEs awaiting an answer, in order.
+        self._pending_subscribes: dict[int, list[int]] = {}
+        self._pending_unsubscribes: dict[int, list[int]] = {}
         #: PINGREQs answered so far.
         self.pings_received = 0
         #: Outbound messages dropped because they exceed the client's Maximum Packet Size.
@@ -247,7 +250,7 @@ class ServerCore(SessionCore):
                 packet_id = packet.packet_id
                 assert packet_id is not None
                 unacked = self._inbound_unacked
-                unacked.add(packet_id)
+                unacked[packet_id] = unacked.get(packet_id, 0) + 1
                 if len(unacked) > self._inbound_limit:
                     message = "more unacknowledged QoS 1 publishes than the Receive Maximum"
                     self._violation(ReasonCode.RECEIVE_MAXIMUM_EXCEEDED, message)
@@ -278,11 +281,15 @@ class ServerCore(SessionCore):
                 self._out.append(encode(publish, version))
 
     def _on_subscribe(self, packet: Subscribe) -> None:
-        self._pending_subscribes[packet.packet_id] = len(packet.subscriptions)
+        self._pending_subscribes.setdefault(packet.packet_id, []).append(
+            len(packet.subscriptions)
+        )
         self._events.append(SubscribeReceived(packet))
 
     def _on_unsubscribe(self, packet: Unsubscribe) -> None:
-        self._pending_unsubscribes[packet.packet_id] = len(packet.topic_filters)
+        self._pending_unsubscribes.setdefault(packet.packet_id, []).append(
+            len(packet.topic_filters)
+        )
         self._events.append(UnsubscribeReceived(packet))
 
     def _on_pingreq(self, packet: object) -> None:
@@ -314,7 +321,10 @@ class ServerCore(SessionCore):
             try:
                 packet = decoder.next_packet()
             except RemoteProtocolError as exc:
-                if exc.reason_code == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
+                if (
+                    exc.reason_code == ReasonCode.UNSUPPORTED_PROTOCOL_VERSION
+                    and self._state is ServerState.AWAITING_CONNECT
+                ):
                     refusal = ConnAck(reason_code=ConnectReturnCode.UNACCEPTABLE_PROTOCOL_VERSION)
                     self._out.append(encode(refusal, ProtocolVersion.MQTT_3_1_1))
                 self._violation(exc.reason_code, str(exc))
@@ -360,7 +370,9 @@ class ServerCore(SessionCore):
 
     def _violation(self, reason_code: int, message: str) -> None:
         if self._state is ServerState.CONNECTED and self._version is ProtocolVersion.MQTT_5:
-            code = reason_code if reason_code >= 0x80 else ReasonCode.PROTOCOL_ERROR
+            # Not every error code may travel in a DISCONNECT (0x84, for one, is CONNACK-only).
+            valid = reason_code >= 0x80 and reason_code in DISCONNECT_REASON_CODES
+            code = reason_code if valid else ReasonCode.PROTOCOL_ERROR
             self._send(Disconnect(reason_code=code))
         self._close(ProtocolViolation(reason_code, message))
 

@@ -89,8 +89,10 @@ GENERATORS: Mapping[str, str] = MappingProxyType(
 ValueGetter = Callable[[Mapping[str, object], random.Random], object]
 """Computes one field's value from the device's values and the random generator."""
 
-_FIELD = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)"
-                    r"(?:\((?P<args>[^()]*)\))?")
+_FIELD = re.compile(
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)"
+    r"(?:\((?P<args>[^()]*)\))?"
+)
 _MAX_HEX_DIGITS = 64
 
 
@@ -169,9 +171,9 @@ def _words(args: list[str]) -> tuple[str, ...]:
 
 def _generator(name: str, raw_args: str | None) -> tuple[ValueGetter, object]:
     """The getter of a generated field and a sample value (to check the format spec)."""
-    args = [] if raw_args is None or not raw_args.strip() else [
-        a.strip() for a in raw_args.split(",")
-    ]
+    args = (
+        [] if raw_args is None or not raw_args.strip() else [a.strip() for a in raw_args.split(",")]
+    )
     if name == "uuid":
         if raw_args is not None:
             raise ValueError("uuid takes no arguments: write {uuid}")
@@ -193,9 +195,7 @@ def _generator(name: str, raw_args: str | None) -> tuple[ValueGetter, object]:
     if name == "random.randint":
         low_f, high_f = _numbers(name, args, 2, "{random.randint(0, 100)}")
         if low_f != int(low_f) or high_f != int(high_f) or low_f > high_f:
-            raise ValueError(
-                f"random.randint needs two integers a <= b; got ({', '.join(args)})"
-            )
+            raise ValueError(f"random.randint needs two integers a <= b; got ({', '.join(args)})")
         low_i, high_i = int(low_f), int(high_f)
         return (lambda values, rng: rng.randint(low_i, high_i)), low_i
     if name == "random.choice":
@@ -210,7 +210,9 @@ def _generator(name: str, raw_args: str | None) -> tuple[ValueGetter, object]:
         (digits_f,) = _numbers(name, args, 1, "{random.hex(8)}")
         digits = int(digits_f)
         if digits != digits_f or not 1 <= digits <= _MAX_HEX_DIGITS:
-            raise ValueError(f"random.hex needs a whole number of digits from 1 to 64; got {args[0]}")
+            raise ValueError(
+                f"random.hex needs a whole number of digits from 1 to 64; got {args[0]}"
+            )
         return (lambda values, rng: f"{rng.getrandbits(4 * digits):0{digits}x}"), "0" * digits
     raise AssertionError(name)  # pragma: no cover - callers pass GENERATORS keys only
 
@@ -224,11 +226,13 @@ def _describe(allowed: Iterable[str], generators: bool) -> str:
     return ", ".join(names)
 
 
-def _unknown(name: str, allowed: tuple[str, ...], generators: bool, what: str) -> ValueError:
+def _unknown(
+    name: str, allowed: tuple[str, ...], generators: bool, what: str, values: Mapping[str, type]
+) -> ValueError:
     known = list(allowed) + (list(GENERATORS) if generators else [])
-    close = difflib.get_close_matches(name, known, n=1)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     hint = f" (did you mean {{{close[0]}}}?)" if close else ""
-    if name in DEVICE_VALUES or (name in GENERATORS and not generators):
+    if name in values or (name in GENERATORS and not generators):
         return ValueError(
             f"{{{name}}} is not available in a {what}; it can use {_describe(allowed, generators)}"
         )
@@ -244,14 +248,18 @@ def compile_template(
     allowed: Iterable[str] = MESSAGE_FIELDS,
     generators: bool = True,
     what: str = "template",
+    values: Mapping[str, type] = DEVICE_VALUES,
 ) -> Template:
     """Compile ``source`` once, checking every field and format spec.
 
     Args:
         source: the template text.
-        allowed: the per-device values (:data:`DEVICE_VALUES` keys) it may use.
+        allowed: the value names (keys of ``values``) it may use.
         generators: whether generated fields (``{uuid}``, ``{random.…}``) are allowed.
         what: what the template is, for messages (``"topic"``, ``"thing name"`` …).
+        values: the value vocabulary and each value's type (to check format specs);
+            :data:`DEVICE_VALUES` unless the template renders something else (report
+            file names, say).
 
     Returns:
         The compiled template.
@@ -261,9 +269,9 @@ def compile_template(
             spec, or unbalanced braces; the message says which and what is allowed.
     """
     allowed_names = tuple(allowed)
-    unknown = [name for name in allowed_names if name not in DEVICE_VALUES]
+    unknown = [name for name in allowed_names if name not in values]
     if unknown:
-        raise ValueError(f"not per-device values: {', '.join(unknown)}")
+        raise ValueError(f"not template values: {', '.join(unknown)}")
     try:
         pieces = list(string.Formatter().parse(source))
     except ValueError as exc:
@@ -285,17 +293,20 @@ def compile_template(
                     f"{{{field_name}}}: positional fields are not supported; name a value, "
                     f"e.g. {{index}}"
                 )
-            raise ValueError(f"malformed template field {{{field_name}}}")
+            raise ValueError(
+                f"malformed template field {{{field_name}}} (literal braces are written "
+                "{{ and }})"
+            )
         name, raw_args = match.group("name"), match.group("args")
-        if name in DEVICE_VALUES and name in allowed_names and raw_args is None:
+        if name in values and name in allowed_names and raw_args is None:
             getter = _value_getter(name)
-            sample: object = DEVICE_VALUES[name]()
+            sample: object = values[name]()
             used.add(name)
         elif name in GENERATORS and generators:
             getter, sample = _generator(name, raw_args)
             uses_random = True
         else:
-            raise _unknown(name, allowed_names, generators, what)
+            raise _unknown(name, allowed_names, generators, what, values)
         if "{" in (spec or ""):
             raise ValueError(
                 f"{{{field_name}:{spec}}}: nested fields in a format spec are not supported"
@@ -304,7 +315,9 @@ def compile_template(
         try:
             ("{0" + tail).format(sample)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{{{field_name}{tail}: bad format spec or conversion ({exc})") from None
+            raise ValueError(
+                f"{{{field_name}{tail}: bad format spec or conversion ({exc})"
+            ) from None
         parts.append("{" + str(len(getters)) + tail)
         getters.append(getter)
     text = "".join(parts)

@@ -161,7 +161,8 @@ def parse_percent(value: object) -> float:
 
 
 def _trim(number: float) -> str:
-    return f"{number:.6g}"
+    """Up to six decimals, no exponent (the parsers read no exponents), no trailing zeros."""
+    return f"{number:.6f}".rstrip("0").rstrip(".") or "0"
 
 
 def format_duration(seconds: float) -> str:

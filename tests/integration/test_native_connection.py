@@ -8,10 +8,12 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fleet_sim.device.native import Endpoint, NativeConnection
+from fleet_sim.device.link import Endpoint
+from fleet_sim.device.native import NativeConnection
 from fleet_sim.device.tls_client import TlsSettings, client_context
 from fleet_sim.emulator.app import Emulator
 from fleet_sim.emulator.config import EmulatorConfig
@@ -53,16 +55,32 @@ def context_for(
     return client_context(settings, files.chain, files.key)
 
 
+class Dial:
+    """Builds a NativeConnection when told where to connect (the tests' shorthand)."""
+
+    def __init__(self, client_id: str, version: ProtocolVersion, inbox: list[Publish] | None):
+        self.session = ClientSession(client_id, version=version, keep_alive=60)
+        self.inbox = inbox
+        self.conn: NativeConnection | None = None
+
+    async def connect(self, where: Endpoint, context: ssl.SSLContext, *, timeout_s: float):
+        on_message = None if self.inbox is None else self.inbox.append
+        self.conn = NativeConnection(
+            self.session, where, context, read_buffer=ReadBuffer(), on_message=on_message
+        )
+        return await self.conn.connect(timeout_s=timeout_s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
 def connection(
     client_id: str,
     *,
     version: ProtocolVersion = ProtocolVersion.MQTT_3_1_1,
     inbox: list[Publish] | None = None,
-) -> NativeConnection:
-    session = ClientSession(client_id, version=version, keep_alive=60)
-    return NativeConnection(
-        session, read_buffer=ReadBuffer(), on_message=None if inbox is None else inbox.append
-    )
+) -> Any:
+    return Dial(client_id, version, inbox)
 
 
 @pytest.mark.parametrize("version", [ProtocolVersion.MQTT_3_1_1, ProtocolVersion.MQTT_5])

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet_sim.device.native import Endpoint, NativeConnection
+from fleet_sim.device.link import Endpoint
+from fleet_sim.device.native import NativeConnection
 from fleet_sim.device.tls_client import TlsSettings, client_context
 from fleet_sim.errors import ConnectionFailed
 from fleet_sim.mqtt.client import ClientSession
@@ -36,14 +37,12 @@ async def test_native_client_round_trip_through_mosquitto(
         inbox: list[Publish] = []
         conn = NativeConnection(
             ClientSession("dev-1", version=version),
+            Endpoint(broker.host, broker.port, "localhost"),
+            client_context(settings, files.chain_bundle, files.private_key),
             read_buffer=ReadBuffer(),
             on_message=inbox.append,
         )
-        timings = await conn.connect(
-            Endpoint(broker.host, broker.port, "localhost"),
-            client_context(settings, files.chain_bundle, files.private_key),
-            timeout_s=10,
-        )
+        timings = await conn.connect(timeout_s=10)
         assert timings.total_s > 0
         assert await conn.subscribe([("t/#", 1)], timeout_s=10) == (1,)
         for i in range(20):
@@ -64,11 +63,12 @@ async def test_mosquitto_rejects_a_certificate_from_another_ca(tmp_path: Path) -
         )
         files = write_identity(identity, tmp_path, "x")
         settings = TlsSettings(ca_file=broker.ca_file, max_version=ssl.TLSVersion.TLSv1_2)
-        conn = NativeConnection(ClientSession("x"), read_buffer=ReadBuffer())
+        conn = NativeConnection(
+            ClientSession("x"),
+            Endpoint(broker.host, broker.port, "localhost"),
+            client_context(settings, files.chain_bundle, files.private_key),
+            read_buffer=ReadBuffer(),
+        )
         with pytest.raises(ConnectionFailed) as caught:
-            await conn.connect(
-                Endpoint(broker.host, broker.port, "localhost"),
-                client_context(settings, files.chain_bundle, files.private_key),
-                timeout_s=10,
-            )
+            await conn.connect(timeout_s=10)
         assert caught.value.failure == "tls_cert_rejected"

@@ -135,6 +135,30 @@ def test_well_framed_random_bodies_decode_or_raise_remote_protocol_error(
     _check_decodes_or_rejects(bytes((first, len(body))) + body, version)
 
 
+@SOME
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([*range(0x01, 0x2B), 0x7F, 0x80]), st.binary(max_size=6)),
+        max_size=5,
+    ),
+    st.sampled_from([0x30, 0x40, 0x82, 0xE0]),
+)
+def test_random_property_lists_decode_or_raise_remote_protocol_error(
+    items: list[tuple[int, bytes]], first: int
+) -> None:
+    # identifier bytes followed by random value bytes, in a PUBLISH, PUBACK, SUBSCRIBE or
+    # DISCONNECT whose other fields are valid
+    props = b"".join(bytes((identifier,)) + value for identifier, value in items)
+    before, after = {
+        0x30: (b"\x00\x01a", b"payload"),
+        0x40: (b"\x00\x01\x00", b""),
+        0x82: (b"\x00\x01", b"\x00\x01a\x01"),
+        0xE0: (b"\x00", b""),
+    }[first]
+    body = before + bytes((len(props),)) + props + after
+    _check_decodes_or_rejects(bytes((first, len(body))) + body, ProtocolVersion.MQTT_5)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_truncations_of_every_packet_type_need_more_data(version: ProtocolVersion) -> None:
     @FEW

@@ -12,6 +12,7 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from fleet_sim.emulator.app import EndpointInfo
 from fleet_sim.errors import RemoteProtocolError
 from fleet_sim.mqtt.codec import decode, encode
-from fleet_sim.mqtt.packets import Packet, ProtocolVersion
+from fleet_sim.mqtt.packets import (
+    ConnAck,
+    Connect,
+    Packet,
+    ProtocolVersion,
+    Publish,
+    SubAck,
+    Subscribe,
+    Subscription,
+)
 from fleet_sim.tls.identity import DeviceIdentity
 from fleet_sim.tls.pem_files import IdentityFiles, write_identity
 
@@ -97,9 +107,14 @@ class RawClient:
         version: ProtocolVersion = ProtocolVersion.MQTT_3_1_1,
         port: int | None = None,
         alpn: list[str] | None = None,
+        tls_version: ssl.TLSVersion | None = None,
     ) -> RawClient:
-        """Connect to the emulator with mutual TLS (SNI ``localhost``)."""
-        context = client_context(info.ca_file, certificate, key, alpn=alpn)
+        """Connect to the emulator with mutual TLS (SNI ``localhost``).
+
+        Pin ``tls_version`` to TLS 1.2 to make a refused client certificate fail here: with
+        TLS 1.3 the server's verdict on it only shows at the first read.
+        """
+        context = client_context(info.ca_file, certificate, key, alpn=alpn, tls_version=tls_version)
         return cls(tls_connect(info, context, port=port), version)
 
     def send(self, packet: Packet) -> None:
@@ -157,6 +172,41 @@ class RawClient:
         """Close the socket (no DISCONNECT)."""
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def open_watcher(
+    info: EndpointInfo, certificate: Path, key: Path, client_id: str, filters: Sequence[str]
+) -> RawClient:
+    """An MQTT 5 client connected as ``client_id`` and subscribed (QoS 0) to ``filters``."""
+    client = RawClient.open(info, certificate, key, version=ProtocolVersion.MQTT_5)
+    try:
+        client.send(Connect(client_id=client_id, protocol_version=ProtocolVersion.MQTT_5))
+        connack = client.receive()
+        assert isinstance(connack, ConnAck), connack
+        assert connack.reason_code == 0, connack
+        subscriptions = tuple(Subscription(topic_filter=f) for f in filters)
+        client.send(Subscribe(packet_id=1, subscriptions=subscriptions))
+        suback = client.receive()
+        assert isinstance(suback, SubAck), suback
+        assert set(suback.reason_codes) == {0}, suback
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def publishes_within(client: RawClient, seconds: float) -> list[Publish]:
+    """The PUBLISH packets that arrive within ``seconds`` (other packets are skipped)."""
+    received: list[Publish] = []
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            packet = client.receive(remaining)
+        except TimeoutError:
+            break
+        if isinstance(packet, Publish):
+            received.append(packet)
+    return received
 
 
 def self_signed_identity(common_name: str, directory: Path) -> tuple[DeviceIdentity, IdentityFiles]:

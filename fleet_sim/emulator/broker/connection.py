@@ -32,7 +32,7 @@ from fleet_sim.mqtt.packets import (
     Subscribe,
     Unsubscribe,
 )
-from fleet_sim.mqtt.server import ServerSession
+from fleet_sim.mqtt.server import ServerSession, ServerState
 from fleet_sim.mqtt.topics import aws_topic_limit_error, topic_filter_error, topic_name_error
 
 if TYPE_CHECKING:
@@ -141,6 +141,10 @@ class BrokerConnection:
 
     def deliver(self, message: Publish) -> bool:
         """Send a routed message to this client; False when it was dropped."""
+        if self.closed or self.session.state is ServerState.CLOSED:
+            # Events of a session that closed in the same batch (PUBLISH then DISCONNECT in
+            # one TLS record) may still route to it: nothing can be sent any more.
+            return False
         if message.qos == QoS.AT_MOST_ONCE and self.link.backlog() > BACKLOG_DROP_QOS0:
             self.broker.stats.dropped_backpressure += 1
             return False

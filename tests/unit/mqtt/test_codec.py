@@ -35,7 +35,18 @@ from fleet_sim.mqtt.packets import (
     Will,
 )
 from fleet_sim.mqtt.properties import PROPERTY_SPECS, allowed_properties
-from fleet_sim.mqtt.wire import encode_vbi, read_remaining_length, read_vbi
+from fleet_sim.mqtt.wire import (
+    encode_binary,
+    encode_string,
+    encode_u16,
+    encode_u32,
+    encode_vbi,
+    read_binary,
+    read_remaining_length,
+    read_string,
+    read_u32,
+    read_vbi,
+)
 
 
 def _decoded(data: bytes, version: ProtocolVersion | None) -> Any:
@@ -43,6 +54,7 @@ def _decoded(data: bytes, version: ProtocolVersion | None) -> Any:
     assert result is not None
     assert result[1] == len(data)
     return result[0]
+
 
 V4 = ProtocolVersion.MQTT_3_1_1
 V5 = ProtocolVersion.MQTT_5
@@ -378,6 +390,27 @@ def test_variable_byte_integer_spec_table(value, hex_bytes) -> None:
     assert read_vbi(data, 0, len(data), "x") == (value, len(data))
     assert read_remaining_length(data, 0, len(data)) == (value, len(data))
     assert read_remaining_length(data, 0, len(data) - 1) is None
+
+
+def test_wire_primitives() -> None:
+    assert encode_u16(0xFFFF, "x") == b"\xff\xff"
+    assert encode_u32(0x01020304, "x") == b"\x01\x02\x03\x04"
+    assert read_u32(b"\x00\x01\x02\x03\x04", 1, 5, "x") == (0x01020304, 5)
+    assert encode_string("é", "x") == b"\x00\x02\xc3\xa9"
+    assert read_string(b"\x00\x02\xc3\xa9", 0, 4, "x") == ("é", 4)
+    assert encode_binary(b"\x00\x01", "x") == b"\x00\x02\x00\x01"
+    assert read_binary(bytearray(b"\x00\x02\x00\x01"), 0, 4, "x") == (b"\x00\x01", 4)
+    with pytest.raises(
+        LocalProtocolError, match=re.escape("keep alive must be in 0..65535, got -1")
+    ):
+        encode_u16(-1, "keep alive")
+    with pytest.raises(LocalProtocolError, match=re.escape("x must be in 0..4294967295")):
+        encode_u32(2**32, "x")
+    with pytest.raises(RemoteProtocolError, match="x extends past the end of the packet"):
+        read_u32(b"\x00\x01\x02", 0, 3, "x")
+    # a reader never looks past ``end``, even when the buffer goes on
+    with pytest.raises(RemoteProtocolError, match="x extends past the end of the packet"):
+        read_string(b"\x00\x02ab", 0, 3, "x")
 
 
 def test_variable_byte_integer_limits() -> None:
@@ -1040,6 +1073,19 @@ def test_decoder_drops_consumed_bytes() -> None:
     assert decoder.next_packet() is None
     assert decoder.buffered == 10
     assert len(decoder._buffer) < 60 * len(data)  # compacted on the way, not kept whole
+
+
+def test_decoder_handles_a_large_packet_in_tiny_chunks_in_linear_time() -> None:
+    # 64 KiB one byte at a time: quadratic buffering would take minutes, this takes ~0.1 s
+    publish = Publish(topic="big", payload=bytes(65_536), qos=Q1, packet_id=1)
+    data = encode(publish, V5)
+    decoder = PacketDecoder(V5)
+    for i in range(len(data) - 1):
+        decoder.feed(data[i : i + 1])
+        assert decoder.next_packet() is None
+    assert decoder.buffered == len(data) - 1
+    decoder.feed(data[-1:])
+    assert decoder.next_packet() == publish
 
 
 def test_decoder_adopts_the_connect_version() -> None:
