@@ -1,19 +1,22 @@
-"""Benchmark: the awscrt engine against bare awscrt, connecting N devices to the emulator.
+"""Benchmark: the awscrt engine against bare awscrt, connecting N devices to a broker.
 
 Both sides use the same prepared TLS contexts (built before the measured window), the same
-awscrt client options and callbacks, and the same emulator (a subprocess,
-``python -m fleet_sim emulator --no-limits``, i.e. ``BrokerLimits.unlimited()``, so its CPU is
-not this process's). All N devices connect at once; the window runs from the first
-``start()`` / ``connect()`` to the last CONNACK. Measured per side: connects/s and client CPU per
-connect (``time.process_time()`` delta / N, i.e. this process: awscrt's native threads plus
-Python). "bare" is what an SDK user writes: clients started from a plain thread, CONNACKs
-counted in awscrt's callback threads, no asyncio; "engine" is ``AwscrtEngine`` links awaited
-on an asyncio loop (callbacks bridged onto it). Rounds alternate bare/engine; medians are
-reported with the engine/bare ratio (the goal: the engine within 10% of bare awscrt).
+awscrt client options and callbacks, and the same broker subprocess: the emulator
+(``python -m fleet_sim emulator --no-limits``, i.e. ``BrokerLimits.unlimited()``) or, to make
+the client the limit, mosquitto. The broker's CPU is not this process's. N devices connect with
+at most ``--in-flight`` attempts at once (mosquitto's listen backlog drops SYNs beyond ~100,
+which costs a 1 s retransmission); the window runs from the first ``start()`` / ``connect()``
+to the last CONNACK. Measured per side: connects/s and client CPU per connect
+(``time.process_time()`` delta / N: awscrt's native threads plus Python).
 
-Run: ``python -m benchmarks.bench_awscrt_engine [--devices 200] [--rounds 5] [--threads 1]
-[--mqtt311] [--uvloop] [--broker emulator|mosquitto]``. The first run generates and registers the devices (cached under
-``--cache-dir``).
+"bare" is what an SDK user writes: clients started from a plain thread, CONNACKs counted in
+awscrt's callback threads, no asyncio. "engine" is :class:`AwscrtEngine` links awaited on an
+asyncio loop (callbacks bridged onto it). Rounds alternate bare/engine; medians are reported
+with the engine/bare ratio (the goal: the engine within 10% of bare awscrt).
+
+Run: ``python -m benchmarks.bench_awscrt_engine [--devices 200] [--rounds 5] [--in-flight 50]
+[--threads 1] [--mqtt311] [--uvloop] [--broker emulator|mosquitto]``. The first run generates
+and registers the devices (cached under ``--cache-dir``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class Sample:
     seconds: float
     cpu: float
     devices: int
+    driver_cpu: float
+    """CPU of the thread that starts the clients: the event loop's (engine) or the starter's."""
 
     @property
     def rate(self) -> float:
@@ -59,17 +64,28 @@ class Sample:
         """Client CPU milliseconds per connect."""
         return self.cpu / self.devices * 1000
 
+    @property
+    def driver_ms(self) -> float:
+        """CPU milliseconds per connect of the driving thread."""
+        return self.driver_cpu / self.devices * 1000
+
 
 # --------------------------------------------------------------------------- our engine
 
 
-async def _engine_round(devices: list[AwscrtDevice]) -> Sample:
+async def _engine_round(devices: list[AwscrtDevice], in_flight: int) -> Sample:
     links: list[DeviceLink] = [device.new_link(None) for device in devices]
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(link.connect(timeout_s=TIMEOUT_S) for link in links))
-    wall1, cpu1 = time.perf_counter(), time.process_time()
+    slots = asyncio.Semaphore(in_flight)
+
+    async def connect(link: DeviceLink) -> None:
+        async with slots:
+            await link.connect(timeout_s=TIMEOUT_S)
+
+    thread0, cpu0, wall0 = time.thread_time(), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(connect(link) for link in links))
+    wall1, cpu1, thread1 = time.perf_counter(), time.process_time(), time.thread_time()
     await asyncio.gather(*(link.disconnect() for link in links))
-    return Sample(wall1 - wall0, cpu1 - cpu0, len(links))
+    return Sample(wall1 - wall0, cpu1 - cpu0, len(links), thread1 - thread0)
 
 
 # --------------------------------------------------------------------------- bare awscrt
@@ -78,13 +94,15 @@ async def _engine_round(devices: list[AwscrtDevice]) -> Sample:
 class _Countdown:
     """Counts CONNACKs from awscrt's threads; set when all arrived."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, in_flight: int) -> None:
         self._left = count
+        self.slots = threading.BoundedSemaphore(in_flight)
         self._lock = threading.Lock()
         self.done = threading.Event()
         self.failures: list[object] = []
 
     def hit(self, *_: object, **__: object) -> None:
+        self.slots.release()
         with self._lock:
             self._left -= 1
             if self._left == 0:
@@ -99,12 +117,13 @@ def _nothing(data: object) -> None:
     """A disconnection callback (the engine registers one too)."""
 
 
-def _bare_round(devices: list[AwscrtDevice], mqtt5_: bool) -> Sample:
-    countdown = _Countdown(len(devices))
+def _bare_round(devices: list[AwscrtDevice], mqtt5_: bool, in_flight: int) -> Sample:
+    countdown = _Countdown(len(devices), in_flight)
     clients: list[Any] = []
     connects: list[Future[Any]] = []
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    thread0, cpu0, wall0 = time.thread_time(), time.process_time(), time.perf_counter()
     for device in devices:
+        countdown.slots.acquire()
         s = device.settings
         if mqtt5_:
             client = mqtt5.Client(
@@ -153,7 +172,7 @@ def _bare_round(devices: list[AwscrtDevice], mqtt5_: bool) -> Sample:
             connect.add_done_callback(countdown.hit)
     if not countdown.done.wait(TIMEOUT_S):
         raise RuntimeError("bare awscrt: not every device connected in time")
-    wall1, cpu1 = time.perf_counter(), time.process_time()
+    wall1, cpu1, thread1 = time.perf_counter(), time.process_time(), time.thread_time()
     if countdown.failures or any(c.exception() for c in connects):
         raise RuntimeError("bare awscrt: some connects failed")
     for client in clients:
@@ -161,7 +180,7 @@ def _bare_round(devices: list[AwscrtDevice], mqtt5_: bool) -> Sample:
             client.stop(mqtt5.DisconnectPacket())
         else:
             client.disconnect()
-    return Sample(wall1 - wall0, cpu1 - cpu0, len(devices))
+    return Sample(wall1 - wall0, cpu1 - cpu0, len(devices), thread1 - thread0)
 
 
 # --------------------------------------------------------------------------- driver
@@ -170,8 +189,12 @@ def _bare_round(devices: list[AwscrtDevice], mqtt5_: bool) -> Sample:
 def _summary(label: str, samples: list[Sample]) -> tuple[float, float]:
     rate = statistics.median(s.rate for s in samples)
     cpu = statistics.median(s.cpu_ms for s in samples)
+    driver = statistics.median(s.driver_ms for s in samples)
     rates = ", ".join(f"{s.rate:.0f}" for s in samples)
-    print(f"{label:>7}: {rate:7.0f} connects/s  {cpu:5.2f} ms CPU/connect   (rounds: {rates})")
+    print(
+        f"{label:>7}: {rate:5.0f} connects/s  {cpu:5.2f} ms CPU/connect "
+        f"(driving thread {driver:4.2f})  rounds: {rates}"
+    )
     return rate, cpu
 
 
@@ -179,6 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--in-flight", type=int, default=50, help="connects at once (both sides)")
     parser.add_argument("--threads", type=int, default=1, help="awscrt event-loop threads")
     parser.add_argument("--mqtt311", action="store_true", help="MQTT 3.1.1 instead of 5")
     parser.add_argument("--uvloop", action="store_true", help="run the engine on uvloop")
@@ -216,9 +240,11 @@ def main() -> None:
 
         async def run() -> None:
             for _ in range(args.rounds):
-                bare.append(await asyncio.to_thread(_bare_round, devices, not args.mqtt311))
+                bare.append(
+                    await asyncio.to_thread(_bare_round, devices, not args.mqtt311, args.in_flight)
+                )
                 await asyncio.sleep(SETTLE_S)
-                ours.append(await _engine_round(devices))
+                ours.append(await _engine_round(devices, args.in_flight))
                 await asyncio.sleep(SETTLE_S)
 
         if args.uvloop:
@@ -230,8 +256,10 @@ def main() -> None:
     version = "MQTT 3.1.1" if args.mqtt311 else "MQTT 5"
     loop = "uvloop" if args.uvloop else "asyncio"
     broker_name = "mosquitto" if args.broker == "mosquitto" else "emulator --no-limits"
-    print(f"{args.devices} devices at once, {version}, {loop}, awscrt threads={args.threads}, "
-          f"{args.rounds} rounds, {broker_name} (subprocess)")  # fmt: skip
+    print(
+        f"{args.devices} devices, {args.in_flight} in flight, {version}, {loop}, "
+        f"awscrt threads={args.threads}, {args.rounds} rounds, {broker_name} (subprocess)"
+    )
     bare_rate, bare_cpu = _summary("bare", bare)
     our_rate, our_cpu = _summary("engine", ours)
     print(f"  ratio engine/bare: connects/s {our_rate / bare_rate:.2f}, "

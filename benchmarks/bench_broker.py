@@ -91,6 +91,26 @@ def run_loop(coro: Coroutine[Any, Any, T], loop_name: str) -> T:
         return runner.run(coro)
 
 
+def wait_for_quiet(max_wait_s: float, threshold: float = 0.15) -> None:
+    """Wait (at most ``max_wait_s``) until the machine is nearly idle for 2 s: other people's
+    work would otherwise land in the measurements. Nothing of ours runs meanwhile."""
+    if max_wait_s <= 0:
+        return
+    began = time.monotonic()
+    while True:
+        busy0 = load.machine_busy_seconds()
+        time.sleep(2.0)
+        busy = (load.machine_busy_seconds() - busy0) / 2.0
+        waited = time.monotonic() - began
+        if busy < threshold:
+            if waited > 3:
+                print(f"  (waited {waited:.0f} s for a quiet machine)")
+            return
+        if waited >= max_wait_s:
+            print(f"  (machine still busy after {waited:.0f} s: {busy:.0%} of a core; going on)")
+            return
+
+
 def load_average() -> str:
     """The 1/5/15-minute load averages."""
     one, five, fifteen = os.getloadavg()
@@ -127,6 +147,7 @@ def measure_traffic(
     ]
     print(f"built {len(contexts)} client TLS contexts in {time.perf_counter() - began:.1f} s")
     for repeat in range(args.repeats):
+        wait_for_quiet(args.wait_quiet)
         report.loads.append(load_average())
         for name in _order(repeat):
             broker = brokers[name]
@@ -146,6 +167,7 @@ def measure_traffic(
             (0, report.qos0, report.qos0_cpu_us),
             (1, report.qos1, report.qos1_cpu_us),
         ):
+            wait_for_quiet(args.wait_quiet)
             for name in _order(repeat):
                 best = max(
                     (_throughput(args, contexts, brokers[name], qos, w, repeat) for w in
@@ -198,9 +220,10 @@ def measure_idle(
 
     devices = [(d.client_id, maker(d.key_file)) for d in fixture.devices[: args.connections]]
     for name in BROKERS:
-        report.loads.append(load_average())
         with _broker(name, fixture, workdir, args) as broker:
             time.sleep(1.0)  # let start-up allocations settle
+            wait_for_quiet(args.wait_quiet)
+            report.loads.append(load_average())
             result = run_loop(
                 load.hold_idle(
                     devices,
@@ -309,6 +332,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--emulator-pythonpath",
         help="put this first on the emulator's PYTHONPATH (measure a patched fleet_sim copy)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="before each phase, wait up to this many seconds for an idle machine",
     )
     parser.add_argument("--no-idle", action="store_true", help="skip the idle-connection test")
     parser.add_argument("--time-limit", type=float, default=60.0, help="per connect phase, s")

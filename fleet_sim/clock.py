@@ -79,3 +79,22 @@ class ManualClock:
         for _, future in sorted(due, key=lambda item: item[0]):
             if not future.done():
                 future.set_result(None)
+
+
+async def sleep_unless(clock: Clock, seconds: float, event: asyncio.Event) -> bool:
+    """Sleep ``seconds`` on ``clock`` unless ``event`` is set first; True if it was set.
+
+    The wait for the event and the clock's sleep race; whichever loses is cancelled.
+    """
+    if event.is_set():
+        return True
+    if seconds <= 0:
+        return event.is_set()
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waiter.cancel()
+    return event.is_set()

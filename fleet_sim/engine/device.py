@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet_sim.clock import Clock
+from fleet_sim.clock import Clock, sleep_unless
 from fleet_sim.device.link import DeviceLink, PreparedDevice
 from fleet_sim.errors import ConnectionFailed, FleetSimError
 from fleet_sim.metrics.names import Counter, Gauge, Phase
@@ -135,6 +135,7 @@ class SimDevice:
                 return
             if first:
                 state.first_connects += 1
+                recorder.count(group, Counter.DEVICES_CONNECTED, now=clock.now())
                 if state.first_connects >= state.group.count:
                     state.all_connected.set()
             else:
@@ -189,8 +190,7 @@ class SimDevice:
             if attempt + 1 >= retry.max_attempts:
                 return None
             previous = retry.delay(attempt, previous, self.rng)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.stop.wait(), previous)
+            await sleep_unless(clock, previous, state.stop)
         return None
 
     # ------------------------------------------------------------------ behaving

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fleet_sim.clock import Clock
+from fleet_sim.clock import Clock, sleep_unless
 from fleet_sim.device.link import Engine, LinkSpec, PreparedDevice
 from fleet_sim.engine.device import GroupState, SimDevice
 from fleet_sim.engine.setup import PreparedIdentity
@@ -159,17 +159,13 @@ class FleetRunner:
                 )
 
     async def _timer(self, duration: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), duration)
-        if not self.stop.is_set():
+        if not await sleep_unless(self.clock, duration, self.stop):
             self.stop_reason = "duration"
             self.stop.set()
 
     async def _conditions(self) -> None:
         conditions = self.scenario.run.stop_when
-        while not self.stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), 0.2)
+        while not await sleep_unless(self.clock, 0.2, self.stop):
             if conditions.failures is not None and self.failures >= conditions.failures:
                 self.request_stop(f"{self.failures} devices failed")
             elif conditions.all_connected and all(
@@ -185,10 +181,7 @@ class FleetRunner:
         )
         for (identity, prepared), offset in zip(planned.devices, offsets, strict=True):
             delay = started + offset - self.clock.now()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), delay)
-            if self.stop.is_set():
+            if await sleep_unless(self.clock, delay, self.stop):
                 return
             device = SimDevice(
                 state=state,

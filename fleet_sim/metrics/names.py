@@ -45,6 +45,8 @@ class Counter(enum.StrEnum):
     DEVICES = "devices"
     """Devices the engine started (the denominator of ``failure_ratio`` and
     ``connected_ratio``)."""
+    DEVICES_CONNECTED = "devices_connected"
+    """Devices that completed at least one connect (the numerator of ``connected_ratio``)."""
     DEVICES_FAILED = "devices_failed"
     """Devices that gave up: their last attempt failed and no retry is left."""
     RECONNECTS = "reconnects"

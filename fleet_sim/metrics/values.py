@@ -11,13 +11,14 @@ fractions, counts, per second). The names, over all groups:
                               percentile asked for (``p95``), and ``count``. Only phases with
                               at least one sample appear.
 ``failure_ratio``             devices that gave up / devices started (when any started)
-``connected_ratio``           devices connected at the end / devices started (idem)
+``connected_ratio``           devices that connected at least once / devices started (idem)
 ``publish_failure_ratio``     failed QoS 1 publishes / (acknowledged + failed) (when any)
 ``failures``                  real failures of any kind (expected drops excluded)
 ``expected_drops``            drops the provisioning method expects (first JITP/JITR connect)
 ``connected``                 devices connected at the end (the ``connected`` gauge)
 ``devices``                   devices started
 ``devices_failed``            devices that gave up
+``devices_connected``         devices that completed at least one connect
 ``reconnects``                reconnects after the first connect
 ``messages_sent``             messages published
 ``messages_received``         messages received
@@ -69,13 +70,14 @@ def _phase_values(
 
 
 def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
-    devices = failed = reconnects = sent = received = failures = expected = 0
+    devices = failed = reconnects = sent = received = failures = expected = ever = 0
     connected = 0.0
     acked = publish_failures = connects = 0
     for group in groups:
         counters = group.counters
         devices += counters.get(Counter.DEVICES, 0)
         failed += counters.get(Counter.DEVICES_FAILED, 0)
+        ever += counters.get(Counter.DEVICES_CONNECTED, 0)
         reconnects += counters.get(Counter.RECONNECTS, 0)
         sent += counters.get(Counter.MESSAGES_SENT, 0)
         received += counters.get(Counter.MESSAGES_RECEIVED, 0)
@@ -93,6 +95,7 @@ def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
         "connected": connected,
         "devices": devices,
         "devices_failed": failed,
+        "devices_connected": ever,
         "reconnects": reconnects,
         "messages_sent": sent,
         "messages_received": received,
@@ -100,7 +103,7 @@ def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
     }
     if devices:
         values["failure_ratio"] = failed / devices
-        values["connected_ratio"] = connected / devices
+        values["connected_ratio"] = ever / devices
     if acked + publish_failures:
         values["publish_failure_ratio"] = publish_failures / (acked + publish_failures)
     return values

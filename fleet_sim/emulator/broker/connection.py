@@ -251,7 +251,8 @@ class BrokerConnection:
             return
         if not broker.admit_connect(client_id):
             broker.stats.throttled_connects += 1
-            self._refuse(ReasonCode.CONNECTION_RATE_EXCEEDED, failure=None)
+            # AWS answers a throttled MQTT 5 CONNECT with 0x97 Quota exceeded (§6.6).
+            self._refuse(ReasonCode.QUOTA_EXCEEDED, failure=None)
             return
         if not self.principal.active:
             self._refuse(ReasonCode.NOT_AUTHORIZED, failure="AUTHORIZATION_FAILED")
@@ -302,7 +303,11 @@ class BrokerConnection:
                 shared_subscription_available=0,
                 subscription_identifier_available=0,
                 wildcard_subscription_available=1,
-                topic_alias_maximum=0,
+                topic_alias_maximum=8,  # AWS IoT's default (§7.1); inbound aliases resolved
+                receive_maximum=100,  # unacknowledged inbound QoS 1 publishes per client
+                maximum_packet_size=limits.max_payload_bytes + 64 * 1024
+                if limits.max_payload_bytes is not None
+                else None,
                 session_expiry_interval=expiry if expiry != asked else None,
             )
         else:

@@ -39,6 +39,7 @@ class GatewayTls:
         context.verify_mode = ssl.CERT_REQUIRED
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         context.options |= ssl.OP_NO_TICKET
+        context.num_tickets = 0  # no TLS 1.3 session tickets either: AWS supports none
         context.set_alpn_protocols([ALPN_MQTT_CA])
         context.sni_callback = self._on_sni
         self.context = context

@@ -42,6 +42,7 @@ def record_sample(recorder: MetricsRecorder, *, seed: int = 7) -> None:
                 recorder.phase(group, "provision", rng.uniform(0.2, 0.6), now=now)
             recorder.phase(group, "connect", rng.uniform(0.05, 0.3), now=now)
             connected += 1
+            recorder.count(group, "devices_connected", now=now)
             recorder.gauge(group, "connected", connected, now=now)
         for k in range(50):
             now = START + 10 + k * 0.1

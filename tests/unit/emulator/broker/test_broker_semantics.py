@@ -106,7 +106,7 @@ def test_connect_rate_per_client_id_is_one_per_second() -> None:
     first.disconnect()
     second = world.device("dev", version=V5)
     [refused] = second.of(ev.ConnectRefused)
-    assert refused.reason_code == 0x9F  # type: ignore[attr-defined]
+    assert refused.reason_code == 0x97  # type: ignore[attr-defined]
     world.clock.advance(1.0)
     third = world.device("dev")
     assert connected(third)
