@@ -262,8 +262,10 @@ def main() -> None:
     )
     bare_rate, bare_cpu = _summary("bare", bare)
     our_rate, our_cpu = _summary("engine", ours)
-    print(f"  ratio engine/bare: connects/s {our_rate / bare_rate:.2f}, "
-          f"CPU/connect {our_cpu / bare_cpu:.2f}")  # fmt: skip
+    print(
+        f"  ratio engine/bare: connects/s {our_rate / bare_rate:.2f}, "
+        f"CPU/connect {our_cpu / bare_cpu:.2f}"
+    )
 
 
 if __name__ == "__main__":

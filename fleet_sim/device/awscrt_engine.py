@@ -13,13 +13,14 @@ client bootstrap among all its devices. :meth:`AwscrtEngine.prepare` builds the 
 context (certificate, key, trusted CA, ALPN), outside the measured window; every link of the
 device reuses it.
 
-The ``SSL_CERT_FILE`` trap: building an awscrt TLS context reads the system CA bundle that
-``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name, even when a CA is given explicitly (s2n loads the
-default trust store before awscrt replaces it with ours). With a Debian bundle that is
-~6.5 ms of CPU per context instead of ~0.2 ms (measured: 50 contexts, EC P-256 device key),
-i.e. a ~6x slower fleet start. So contexts are built with both variables removed from the
-process environment, under a lock, and restored right after; the CA is always passed
-explicitly, so nothing is lost. The variables are only ever touched during that build.
+The ``SSL_CERT_FILE`` trap: building an awscrt TLS context parses the system CA bundle that
+``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name, even when a CA is given explicitly (the cost is all
+in ``ClientTlsContext()``: the default trust store is loaded before awscrt installs ours).
+With Debian's bundle that is ~6.5 ms of CPU per context instead of ~0.2 ms (measured here:
+50 contexts, EC P-256 key; measurements.md §1 saw the fleet's connect rate fall ~6x). So
+contexts are built with both variables removed from the process environment, under a lock,
+and restored right after; the CA is always passed explicitly, so nothing is lost. The
+variables are touched only during that build (no other thread of ours reads them then).
 
 Connecting to ``Endpoint.server_name`` when set: awscrt sends as SNI and verifies the server
 certificate against the very name it resolves, so it cannot connect to one address while
@@ -132,8 +133,8 @@ class AwscrtEngine:
             machine; the loop thread of asyncio needs the other core).
     """
 
-    name = "awscrt"
-    phases = ("connect",)
+    name: str = "awscrt"
+    phases: tuple[str, ...] = ("connect",)
 
     def __init__(self, *, threads: int = 1) -> None:
         if threads < 1:

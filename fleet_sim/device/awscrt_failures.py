@@ -10,7 +10,9 @@ What awscrt cannot tell apart (it times and reports the connect as a whole):
 
 - A TLS failure on Linux (s2n) is ``AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE`` whatever the cause
   (untrusted server, no common cipher, an alert from the server during the handshake):
-  ``tls_handshake_failed``.
+  ``tls_handshake_failed``. s2n reports a server certificate it cannot verify only after its
+  10-30 s "blinding" delay (12 s measured), so with a shorter connect timeout an untrusted
+  server shows up as ``connect_timeout``.
 - With TLS 1.3 the client finishes its handshake before the server has checked the client
   certificate; a server that refuses the certificate then sends a fatal alert, which awscrt
   reads as ``AWS_IO_TLS_ERROR_READ_FAILURE`` before any CONNACK. That is reported as

@@ -85,6 +85,7 @@ class CrtLink:
     """What both MQTT versions share: connect bookkeeping, the closed future, operations."""
 
     __slots__ = (
+        "__weakref__",  # lets tests prove a finished link is collected
         "_bridge",
         "_closed",
         "_connack",
@@ -161,7 +162,11 @@ class CrtLink:
         raise NotImplementedError
 
     def _stop(self, *, graceful: bool) -> None:
-        """Stop the awscrt client or connection (with DISCONNECT when ``graceful``)."""
+        """Stop the awscrt client or connection (with DISCONNECT when ``graceful``).
+
+        Called again (not graceful) once the connection is down: that is when a link lets go
+        of its awscrt client.
+        """
         raise NotImplementedError
 
     def _give_up(self, error: FleetSimError) -> None:
@@ -188,10 +193,9 @@ class CrtLink:
     def _went_down(self, name: str, code: int | None) -> None:
         if self._down is not None and not self._down.done():
             self._down.set_result(None)
-        if self._closed.done():
-            return  # our own disconnect or abort
-        self._finish(lost_failure(name, disconnect_code=code))
-        self._stop(graceful=False)  # and no reconnect
+        if not self._closed.done():  # else: our own disconnect or abort
+            self._finish(lost_failure(name, disconnect_code=code))
+        self._stop(graceful=False)  # no reconnect; the connection is gone anyway
 
     def _finish(self, error: FleetSimError | None) -> None:
         self._connected = False
