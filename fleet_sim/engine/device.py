@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,9 @@ OPERATION_TIMEOUT_S = 10.0
 
 #: Publish → delivery back to the same device (when a device subscribes to its own traffic).
 DELIVERY_PHASE = "delivery"
+
+#: Counter: connect (JITP/JITR) or provisioning (claim) attempts until a device had its identity.
+PROVISION_ATTEMPTS = "provision_attempts"
 
 #: Own messages remembered per device for the delivery phase (oldest forgotten first).
 MAX_TRACKED_ECHOES = 256
@@ -100,12 +104,18 @@ class SimDevice:
         values: dict[str, object],
         rng: random.Random,
         expected_drops: int = 0,
+        obtain: Callable[[], Awaitable[PreparedDevice]] | None = None,
+        provisioning_connect: bool = False,
     ) -> None:
         self.state = state
         self.prepared = prepared
         self.values = values
         self.rng = rng
         self.expected_drops = expected_drops
+        self.obtain = obtain
+        self.provisioning_connect = provisioning_connect
+        self._attempts = 0
+        self._first_attempt_at: float | None = None
         self._seq = 0
         self._drops_seen = 0
         # Own messages the device will receive back (it subscribed to a matching filter):
@@ -125,6 +135,8 @@ class SimDevice:
         state = self.state
         recorder, group, clock = state.recorder, state.group.name, state.clock
         recorder.count(group, Counter.DEVICES, now=clock.now())
+        if self.obtain is not None and not await self._obtain_identity():
+            return
         first = True
         while not state.stop.is_set():
             link = await self._connect_with_retry()
@@ -135,7 +147,12 @@ class SimDevice:
                 return
             if first:
                 state.first_connects += 1
-                recorder.count(group, Counter.DEVICES_CONNECTED, now=clock.now())
+                now = clock.now()
+                recorder.count(group, Counter.DEVICES_CONNECTED, now=now)
+                if self.provisioning_connect and self._first_attempt_at is not None:
+                    # JITP/JITR: the first attempt starts provisioning; the first CONNACK ends it.
+                    recorder.phase(group, Phase.PROVISION, now - self._first_attempt_at, now=now)
+                    recorder.count(group, PROVISION_ATTEMPTS, self._attempts, now=now)
                 if state.first_connects >= state.group.count:
                     state.all_connected.set()
             else:
@@ -161,6 +178,9 @@ class SimDevice:
             if state.stop.is_set():
                 return None
             link = self.prepared.new_link(self._on_message)
+            self._attempts += 1
+            if self._first_attempt_at is None:
+                self._first_attempt_at = clock.now()
             async with state.connect_slots:
                 state.connecting_delta(+1)
                 try:
@@ -192,6 +212,35 @@ class SimDevice:
             previous = retry.delay(attempt, previous, self.rng)
             await sleep_unless(clock, previous, state.stop)
         return None
+
+    async def _obtain_identity(self) -> bool:
+        """Get the device's identity at run time (fleet provisioning by claim), with retry."""
+        assert self.obtain is not None
+        state = self.state
+        group, recorder, clock = state.group.name, state.recorder, state.clock
+        retry = state.group.connect.retry
+        previous: float | None = None
+        started = clock.now()
+        for attempt in range(retry.max_attempts):
+            if state.stop.is_set():
+                return False
+            try:
+                async with state.connect_slots:
+                    self.prepared = await self.obtain()
+            except FleetSimError as error:
+                recorder.failure(group, Phase.PROVISION, error.failure, now=clock.now())
+            else:
+                now = clock.now()
+                recorder.phase(group, Phase.PROVISION, now - started, now=now)
+                recorder.count(group, PROVISION_ATTEMPTS, attempt + 1, now=now)
+                return True
+            if attempt + 1 < retry.max_attempts:
+                previous = retry.delay(attempt, previous, self.rng)
+                await sleep_unless(clock, previous, state.stop)
+        if not state.stop.is_set():
+            state.gave_up += 1
+            recorder.count(group, Counter.DEVICES_FAILED, now=clock.now())
+        return False
 
     # ------------------------------------------------------------------ behaving
 

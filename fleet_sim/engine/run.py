@@ -11,14 +11,17 @@ import asyncio
 import logging
 import random
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fleet_sim.clock import Clock, LoopClock
-from fleet_sim.device.link import Engine
+from fleet_sim.device.link import Engine, PreparedDevice
 from fleet_sim.device.native_engine import NativeEngine
-from fleet_sim.engine.runner import FleetRunner, PlannedGroup, prepare_group
+from fleet_sim.engine.claim import provision_by_claim
+from fleet_sim.engine.provisioning import setup_claim, setup_jitp, setup_jitr
+from fleet_sim.engine.runner import FleetRunner, PlannedGroup, prepare_group, prepare_link
 from fleet_sim.engine.setup import (
     PreparedIdentity,
     SetupError,
@@ -33,7 +36,14 @@ from fleet_sim.errors import FleetSimError
 from fleet_sim.metrics.recorder import MetricsRecorder
 from fleet_sim.metrics.snapshot import RunMeta, RunResult, iso_utc
 from fleet_sim.metrics.values import build_result
-from fleet_sim.scenario.model import DeviceGroup, PreregisteredProvisioning, Scenario
+from fleet_sim.scenario.model import (
+    ClaimProvisioning,
+    DeviceGroup,
+    JitpProvisioning,
+    JitrProvisioning,
+    PreregisteredProvisioning,
+    Scenario,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,20 +84,15 @@ def _engine(name: str, cache: dict[str, Engine]) -> Engine:
     return made
 
 
-async def _identities(
+async def _preregistered(
     scenario: Scenario,
     group: DeviceGroup,
+    provisioning: PreregisteredProvisioning,
     target: ResolvedTarget,
     options: RunOptions,
     run_dir: Path,
     notes: list[str],
 ) -> list[PreparedIdentity]:
-    provisioning = group.provisioning
-    if not isinstance(provisioning, PreregisteredProvisioning):
-        raise SetupError(
-            f"fleet group {group.name!r}: provisioning '{provisioning.type}' is not available "
-            "yet in this version of fleetsim (only 'preregistered' is)"
-        )
     if provisioning.identities_dir is not None:
         return list(identities_from_dir(group, Path(provisioning.identities_dir)))
     now = now_utc()
@@ -109,6 +114,117 @@ async def _identities(
         f"{result.api_calls} API calls)"
     )
     return list(result.identities)
+
+
+async def _plan_group(
+    scenario: Scenario,
+    group: DeviceGroup,
+    target: ResolvedTarget,
+    engine: Engine,
+    options: RunOptions,
+    run_dir: Path,
+    notes: list[str],
+) -> PlannedGroup:
+    """Set the group's provisioning method up on the target and prepare its devices."""
+    provisioning = group.provisioning
+    identity_dir = run_dir / "identities"
+    started = time.monotonic()
+    if isinstance(provisioning, PreregisteredProvisioning):
+        identities = await _preregistered(
+            scenario, group, provisioning, target, options, run_dir, notes
+        )
+        return prepare_group(group, identities, engine, target)
+    now = now_utc()
+    if isinstance(provisioning, JitpProvisioning | JitrProvisioning):
+        method = provisioning
+
+        def auto_registration() -> list[PreparedIdentity]:
+            if isinstance(method, JitpProvisioning):
+                return setup_jitp(
+                    target,
+                    scenario_name=scenario.name,
+                    group=group,
+                    provisioning=method,
+                    certs_dir=options.certs_dir,
+                    identity_dir=identity_dir,
+                    now=now,
+                )
+            return setup_jitr(
+                target,
+                scenario_name=scenario.name,
+                group=group,
+                provisioning=method,
+                certs_dir=options.certs_dir,
+                identity_dir=identity_dir,
+                now=now,
+            )
+
+        identities = await asyncio.to_thread(auto_registration)
+        notes.append(
+            f"setup {group.name}: {provisioning.type.upper()} CA registered, "
+            f"{len(identities)} device certificates in {time.monotonic() - started:.2f} s"
+        )
+        # Every drop before the first CONNACK is the method at work, not a failure.
+        drops = group.connect.retry.max_attempts
+        planned = prepare_group(group, identities, engine, target, expected_drops=drops)
+        return replace(planned, provisioning_connect=True)
+    if isinstance(provisioning, ClaimProvisioning):
+        claim_method = provisioning
+        claim = await asyncio.to_thread(
+            lambda: setup_claim(
+                target,
+                scenario_name=scenario.name,
+                group=group,
+                provisioning=claim_method,
+                certs_dir=options.certs_dir,
+                identity_dir=identity_dir,
+            )
+        )
+        notes.append(
+            f"setup {group.name}: claim certificate and template {claim.template_name!r} "
+            f"ready in {time.monotonic() - started:.2f} s"
+        )
+        values = {index: group.device_values(index) for index in group.indices}
+        claimants = [
+            PreparedIdentity(
+                group=group.name,
+                index=index,
+                client_id=str(v["client_id"]),
+                thing_name=str(v["thing_name"]),
+                certificate_file=claim.claim_file,
+                certificate_id="",
+            )
+            for index, v in values.items()
+        ]
+        planned = prepare_group(group, claimants, engine, target)
+        claim_devices = {identity.index: device for identity, device in planned.devices}
+
+        def obtain_for(identity: PreparedIdentity) -> Callable[[], Awaitable[PreparedDevice]]:
+            async def obtain() -> PreparedDevice:
+                device_values = values[identity.index]
+                parameters = {
+                    key: template.render(device_values, random.Random(identity.index))
+                    for key, template in provisioning.parameters.items()
+                }
+                claimed = await provision_by_claim(
+                    claim_devices[identity.index],
+                    template_name=claim.template_name,
+                    parameters=parameters,
+                    use_csr=provisioning.use_csr,
+                    key_type=group.key_type,
+                    common_name=identity.thing_name,
+                    out_file=identity_dir / f"{identity.client_id}.pem",
+                    timeout_s=group.connect.timeout,
+                )
+                return prepare_link(engine, group, target, identity, claimed.identity_file)
+
+            return obtain
+
+        return replace(planned, obtain_for=obtain_for)
+    raise SetupError(
+        f"fleet group {group.name!r}: provisioning '{provisioning.type}' is not available "
+        "yet in this version of fleetsim"
+    )
 
 
 async def execute(
@@ -140,9 +256,10 @@ async def execute(
             engines: dict[str, Engine] = {}
             planned: list[PlannedGroup] = []
             for group in scenario.fleet:
-                identities = await _identities(scenario, group, target, options, run_dir, notes)
                 engine = _engine(group.engine, engines)
-                planned.append(prepare_group(group, identities, engine, target))
+                planned.append(
+                    await _plan_group(scenario, group, target, engine, options, run_dir, notes)
+                )
                 if engine.name == "awscrt":
                     notes.append(
                         f"group {group.name}: the awscrt engine times the connect as one "

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from fleet_sim.clock import Clock, sleep_unless
 from fleet_sim.device.link import Engine, LinkSpec, PreparedDevice
 from fleet_sim.engine.device import GroupState, SimDevice
-from fleet_sim.engine.setup import PreparedIdentity
+from fleet_sim.engine.setup import PreparedIdentity, SetupError
 from fleet_sim.engine.target import ResolvedTarget
 from fleet_sim.metrics.recorder import MetricsRecorder
 from fleet_sim.scenario.model import DeviceGroup, Scenario
@@ -37,6 +38,44 @@ class PlannedGroup:
     devices: tuple[tuple[PreparedIdentity, PreparedDevice], ...]
     engine: Engine
     expected_drops: int = 0
+    """Drops before CONNACK each device expects (JITP/JITR first connects)."""
+    obtain_for: Callable[[PreparedIdentity], Callable[[], Awaitable[PreparedDevice]]] | None = None
+    """For claim groups: builds the coroutine that obtains a device's identity at run time."""
+    provisioning_connect: bool = False
+    """The first successful connect ends provisioning (JITP/JITR): time it as ``provision``."""
+
+
+def _ca_file(target: ResolvedTarget) -> Path:
+    if target.ca_file is not None:
+        return target.ca_file
+    from fleet_sim.engine.target import default_ca_file
+
+    found = default_ca_file()
+    if found is None:
+        raise SetupError("no CA file to verify the server with: set target.ca_file")
+    return found
+
+
+def prepare_link(
+    engine: Engine,
+    group: DeviceGroup,
+    target: ResolvedTarget,
+    identity: PreparedIdentity,
+    certificate_file: Path | None = None,
+) -> PreparedDevice:
+    """Build one device's TLS material for ``engine`` (outside the measured connect window)."""
+    spec = LinkSpec(
+        client_id=identity.client_id,
+        endpoint=target.endpoint,
+        certificate_file=certificate_file or identity.certificate_file,
+        key_file=None if certificate_file is not None else identity.key_file,
+        ca_file=_ca_file(target),
+        mqtt5=group.connect.protocol == "mqtt5",
+        keep_alive_s=int(group.connect.keep_alive),
+        clean_session=group.connect.clean_session,
+        alpn=target.alpn,
+    )
+    return engine.prepare(spec)
 
 
 def prepare_group(
@@ -47,29 +86,9 @@ def prepare_group(
     *,
     expected_drops: int = 0,
 ) -> PlannedGroup:
-    """Build every device's TLS material (outside the measured connect window)."""
-    if target.ca_file is None:
-        from fleet_sim.engine.target import default_ca_file
-
-        ca_file = default_ca_file()
-    else:
-        ca_file = target.ca_file
-    assert ca_file is not None, "no CA file to verify the server with"
-    devices = []
-    for identity in identities:
-        spec = LinkSpec(
-            client_id=identity.client_id,
-            endpoint=target.endpoint,
-            certificate_file=identity.certificate_file,
-            key_file=identity.key_file,
-            ca_file=ca_file,
-            mqtt5=group.connect.protocol == "mqtt5",
-            keep_alive_s=int(group.connect.keep_alive),
-            clean_session=group.connect.clean_session,
-            alpn=target.alpn,
-        )
-        devices.append((identity, engine.prepare(spec)))
-    return PlannedGroup(group, tuple(devices), engine, expected_drops)
+    """Prepare every device of a group (TLS contexts built before the run starts)."""
+    devices = tuple((i, prepare_link(engine, group, target, i)) for i in identities)
+    return PlannedGroup(group, devices, engine, expected_drops)
 
 
 class FleetRunner:
@@ -189,5 +208,7 @@ class FleetRunner:
                 values=group.device_values(identity.index),
                 rng=derive_rng(self.seed, "device", group.name, identity.index),
                 expected_drops=planned.expected_drops,
+                obtain=None if planned.obtain_for is None else planned.obtain_for(identity),
+                provisioning_connect=planned.provisioning_connect,
             )
             tasks.create_task(device.run(), name=f"fleetsim[{identity.client_id}]")

@@ -92,7 +92,8 @@ def load_or_create_fleet_ca(directory: Path, *, now: datetime) -> CertificateAut
     return ca
 
 
-def _error_code(error: Exception) -> str | None:
+def error_code(error: Exception) -> str | None:
+    """The AWS error code of a botocore ClientError (None for anything else)."""
     response = getattr(error, "response", None)
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code")
@@ -100,11 +101,12 @@ def _error_code(error: Exception) -> str | None:
     return None
 
 
-def _call(step: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+def call_api(step: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a boto3 operation; an AWS error becomes a SetupError naming the step."""
     try:
         return fn(**kwargs)
     except Exception as error:
-        code = _error_code(error)
+        code = error_code(error)
         if code is None:
             raise
         raise SetupError(f"{step} failed: {code}: {error}") from error
@@ -115,20 +117,20 @@ def register_ca(iot: Any, ca: CertificateAuthority, *, now: datetime) -> str:
     try:
         described = iot.describe_ca_certificate(certificateId=ca.certificate_id)
     except Exception as error:
-        if _error_code(error) != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise SetupError(f"DescribeCACertificate failed: {error}") from error
     else:
         if described["certificateDescription"]["status"] != "ACTIVE":
-            _call(
+            call_api(
                 "UpdateCACertificate",
                 iot.update_ca_certificate,
                 certificateId=ca.certificate_id,
                 newStatus="ACTIVE",
             )
         return ca.certificate_id
-    code = _call("GetRegistrationCode", iot.get_registration_code)["registrationCode"]
+    code = call_api("GetRegistrationCode", iot.get_registration_code)["registrationCode"]
     verification = ca.verification_certificate(code, KeyType.EC_P256, now)
-    response = _call(
+    response = call_api(
         "RegisterCACertificate",
         iot.register_ca_certificate,
         caCertificate=ca.certificate_pem().decode(),
@@ -143,9 +145,9 @@ def ensure_policy(iot: Any, name: str, document: str) -> None:
     try:
         current = iot.get_policy(policyName=name)
     except Exception as error:
-        if _error_code(error) != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise SetupError(f"GetPolicy {name} failed: {error}") from error
-        _call("CreatePolicy", iot.create_policy, policyName=name, policyDocument=document)
+        call_api("CreatePolicy", iot.create_policy, policyName=name, policyDocument=document)
         return
     if current["policyDocument"] != document:
         versions = iot.list_policy_versions(policyName=name)["policyVersions"]
@@ -153,7 +155,7 @@ def ensure_policy(iot: Any, name: str, document: str) -> None:
             if not version["isDefaultVersion"] and len(versions) >= 5:
                 iot.delete_policy_version(policyName=name, policyVersionId=version["versionId"])
                 break
-        _call(
+        call_api(
             "CreatePolicyVersion",
             iot.create_policy_version,
             policyName=name,
@@ -201,9 +203,9 @@ def setup_preregistered(
         values, identity = pair
         thing = str(values["thing_name"])
         arn = _register_certificate(iot, identity, ca_pem)
-        _call("CreateThing", iot.create_thing, thingName=thing)
-        _call("AttachPolicy", iot.attach_policy, policyName=name, target=arn)
-        _call("AttachThingPrincipal", iot.attach_thing_principal, thingName=thing, principal=arn)
+        call_api("CreateThing", iot.create_thing, thingName=thing)
+        call_api("AttachPolicy", iot.attach_policy, policyName=name, target=arn)
+        call_api("AttachThingPrincipal", iot.attach_thing_principal, thingName=thing, principal=arn)
         path = identity_dir / f"{values['client_id']}.pem"
         path.write_bytes(identity.chain_bundle() + identity.private_key_pem)
         path.chmod(0o600)
@@ -231,8 +233,8 @@ def _register_certificate(iot: Any, identity: DeviceIdentity, ca_pem: str) -> st
         )
         return str(response["certificateArn"])
     except Exception as error:
-        if _error_code(error) not in ("ResourceAlreadyExistsException",):
-            code = _error_code(error)
+        if error_code(error) not in ("ResourceAlreadyExistsException",):
+            code = error_code(error)
             if code is None:
                 raise
             raise SetupError(f"RegisterCertificate failed: {code}: {error}") from error
