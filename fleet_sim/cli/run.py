@@ -104,7 +104,7 @@ async def _run(
             )
 
     hooks.on_start = started
-    with _interrupts(loop, holder):
+    with _interrupts(loop, holder, hooks):
         try:
             return await execute(scenario, options, hooks=hooks)
         finally:
@@ -129,11 +129,15 @@ async def _progress(
 
 
 @contextlib.contextmanager
-def _interrupts(loop: asyncio.AbstractEventLoop, holder: dict[str, FleetRunner]) -> Iterator[None]:
+def _interrupts(
+    loop: asyncio.AbstractEventLoop, holder: dict[str, FleetRunner], hooks: RunHooks
+) -> Iterator[None]:
     def interrupt() -> None:
         runner = holder.get("runner")
         if runner is not None:
             runner.request_stop("interrupted")
+        else:  # still setting up: the fleet stops as soon as it starts
+            hooks.stop_requested = True
 
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):

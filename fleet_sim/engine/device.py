@@ -75,6 +75,11 @@ class GroupState:
         self.connecting += delta
         self._gauges()
 
+    def check_settled(self) -> None:
+        """Set ``all_connected`` once every device connected at least once or gave up."""
+        if self.first_connects + self.gave_up >= self.group.count:
+            self.all_connected.set()
+
     def connected_delta(self, delta: int) -> None:
         """A connection opened (+1) or closed (-1)."""
         self.connected += delta
@@ -116,6 +121,7 @@ class SimDevice:
         self.provisioning_connect = provisioning_connect
         self._attempts = 0
         self._first_attempt_at: float | None = None
+        self._churn_downtime: float | None = None  # set while a churn ends the connection
         self._seq = 0
         self._drops_seen = 0
         # Own messages the device will receive back (it subscribed to a matching filter):
@@ -144,6 +150,7 @@ class SimDevice:
                 if not state.stop.is_set():
                     state.gave_up += 1
                     recorder.count(group, Counter.DEVICES_FAILED, now=clock.now())
+                    state.check_settled()
                 return
             if first:
                 state.first_connects += 1
@@ -153,8 +160,7 @@ class SimDevice:
                     # JITP/JITR: the first attempt starts provisioning; the first CONNACK ends it.
                     recorder.phase(group, Phase.PROVISION, now - self._first_attempt_at, now=now)
                     recorder.count(group, PROVISION_ATTEMPTS, self._attempts, now=now)
-                if state.first_connects >= state.group.count:
-                    state.all_connected.set()
+                state.check_settled()
             else:
                 recorder.count(group, Counter.RECONNECTS, now=clock.now())
             first = False
@@ -167,6 +173,10 @@ class SimDevice:
                 with contextlib.suppress(FleetSimError):
                     await link.disconnect()
                 return
+            if outcome == "churn":
+                downtime, self._churn_downtime = self._churn_downtime or 0.0, None
+                if await sleep_unless(clock, downtime, state.stop):
+                    return
 
     async def _connect_with_retry(self) -> DeviceLink | None:
         state = self.state
@@ -274,6 +284,8 @@ class SimDevice:
         closed: asyncio.Future[Any] = link.closed
         done, _ = await asyncio.wait([stop_wait, closed], return_when=asyncio.FIRST_COMPLETED)
         if closed in done and not stop_wait.done():
+            if self._churn_downtime is not None:
+                raise _Churn  # ended on purpose by a churn behaviour: not a failure
             error = closed.result()
             if error is not None:
                 self.state.recorder.failure(
@@ -293,12 +305,11 @@ class SimDevice:
             await self._subscribe(link, behaviour)
         elif isinstance(behaviour, ChurnBehaviour):
             await self.state.clock.sleep(behaviour.every)
+            self._churn_downtime = behaviour.downtime  # run() waits it out after the link ends
             if behaviour.mode == "drop":
                 link.abort()
             else:
                 await link.disconnect()
-            if behaviour.downtime:
-                await self.state.clock.sleep(behaviour.downtime)
             raise _Churn
         # idle: nothing to do; the watcher ends the connection's life
 

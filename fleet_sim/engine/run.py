@@ -68,6 +68,8 @@ class RunHooks:
 
     on_start: Callable[[FleetRunner, MetricsRecorder], None] | None = None
     notes: list[str] = field(default_factory=list)
+    stop_requested: bool = False
+    """Set by the edge when the user interrupted before the fleet started (during setup)."""
 
 
 def _engine(name: str, cache: dict[str, Engine]) -> Engine:
@@ -269,12 +271,19 @@ async def execute(
             runner = FleetRunner(scenario, planned, recorder, clock=clock, seed=seed)
             if hooks.on_start is not None:
                 hooks.on_start(runner, recorder)
+            if hooks.stop_requested:
+                runner.request_stop("interrupted")
             started_wall = clock.wall()
             elapsed = await runner.run()
             ended_wall = clock.wall()
             snapshot = recorder.snapshot(clock.now())
             if runner.stop_reason and runner.stop_reason != "duration":
                 notes.append(f"stopped early: {runner.stop_reason}")
+            if runner.cut_off:
+                notes.append(
+                    f"graceful stop deadline passed: {runner.cut_off} devices were cancelled "
+                    "before they disconnected"
+                )
     meta = RunMeta(
         scenario=scenario.name,
         description=scenario.description,

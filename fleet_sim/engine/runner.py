@@ -112,6 +112,10 @@ class FleetRunner:
         self._hard_stop = asyncio.Event()
         self.states: dict[str, GroupState] = {}
         self.stop_reason = ""
+        #: Devices still running when the graceful-stop deadline cut them off.
+        self.cut_off = 0
+        #: Device tasks currently running.
+        self.active_devices = 0
 
     def request_stop(self, reason: str = "interrupted") -> None:
         """Stop gracefully; a second request stops at once."""
@@ -136,13 +140,13 @@ class FleetRunner:
             await asyncio.wait({body, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             if not body.done():
                 # Graceful stop: devices disconnect; give them graceful_stop seconds.
-                hard = asyncio.ensure_future(self._hard_stop.wait())
-                await asyncio.wait(
-                    {body, hard}, timeout=run.graceful_stop, return_when=asyncio.FIRST_COMPLETED
+                deadline = asyncio.ensure_future(
+                    sleep_unless(self.clock, run.graceful_stop, self._hard_stop)
                 )
-                hard.cancel()
+                await asyncio.wait({body, deadline}, return_when=asyncio.FIRST_COMPLETED)
+                deadline.cancel()
                 if not body.done():
-                    self.stop_reason = self.stop_reason or "hard stop"
+                    self.cut_off = self.active_devices
                     body.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await body
@@ -211,4 +215,11 @@ class FleetRunner:
                 obtain=None if planned.obtain_for is None else planned.obtain_for(identity),
                 provisioning_connect=planned.provisioning_connect,
             )
-            tasks.create_task(device.run(), name=f"fleetsim[{identity.client_id}]")
+            tasks.create_task(self._live(device), name=f"fleetsim[{identity.client_id}]")
+
+    async def _live(self, device: SimDevice) -> None:
+        self.active_devices += 1
+        try:
+            await device.run()
+        finally:
+            self.active_devices -= 1

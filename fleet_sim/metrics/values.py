@@ -15,7 +15,7 @@ fractions, counts, per second). The names, over all groups:
 ``publish_failure_ratio``     failed QoS 1 publishes / (acknowledged + failed) (when any)
 ``failures``                  real failures of any kind (expected drops excluded)
 ``expected_drops``            drops the provisioning method expects (first JITP/JITR connect)
-``connected``                 devices connected at the end (the ``connected`` gauge)
+``connected``                 the most devices connected at once (peak of the ``connected`` gauge)
 ``devices``                   devices started
 ``devices_failed``            devices that gave up
 ``devices_connected``         devices that completed at least one connect
@@ -69,7 +69,15 @@ def _phase_values(
     return values
 
 
+def _peak_connected(groups: Iterable[GroupResult]) -> float:
+    """The most devices connected at once (per-second gauge, summed over the groups)."""
+    series = [group.timeline.gauges.get(Gauge.CONNECTED, ()) for group in groups]
+    length = max((len(s) for s in series), default=0)
+    return max((sum(s[i] for s in series if i < len(s)) for i in range(length)), default=0.0)
+
+
 def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
+    groups = tuple(groups)
     devices = failed = reconnects = sent = received = failures = expected = ever = 0
     connected = 0.0
     acked = publish_failures = connects = 0
@@ -81,7 +89,7 @@ def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
         reconnects += counters.get(Counter.RECONNECTS, 0)
         sent += counters.get(Counter.MESSAGES_SENT, 0)
         received += counters.get(Counter.MESSAGES_RECEIVED, 0)
-        connected += group.gauges.get(Gauge.CONNECTED, 0.0)
+        connected += group.gauges.get(Gauge.CONNECTED, 0.0)  # replaced by the peak below
         failures += group.failure_total
         expected += group.expected_total
         publish_failures += sum(f.count for f in group.failures if f.phase == Phase.PUBLISH)
@@ -92,7 +100,7 @@ def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
     values: dict[str, float] = {
         "failures": failures,
         "expected_drops": expected,
-        "connected": connected,
+        "connected": max(connected, _peak_connected(groups)),
         "devices": devices,
         "devices_failed": failed,
         "devices_connected": ever,
