@@ -379,3 +379,92 @@ class OperationNotSupported(EmulatorError):
 
     aws_code = "NotImplementedException"
     http_status = 501
+
+
+# --------------------------------------------------------------------------- provisioning templates
+
+
+class TemplateError(InvalidRequest):
+    """A provisioning template is invalid, or cannot be rendered with the given parameters.
+
+    An :class:`InvalidRequest` (``InvalidRequestException``, 400), so the control plane answers
+    it as AWS does; the pure template engine (:mod:`fleet_sim.provisioning`) raises it too.
+    The message names the template (when named), the location and the problem, e.g.
+    ``template 'JITP': Resources.thing.Properties.ThingName: Ref to undeclared parameter
+    'Serial'``.
+
+    Attributes:
+        problem: the problem alone, without the template and location prefix.
+        template_name: the template's name, when known.
+        path: where in the template, e.g. ``Resources.thing.Properties.ThingGroups[1]``.
+        resource: the logical name of the resource concerned, when there is one.
+        property_name: the resource property concerned, when there is one.
+    """
+
+    failure = "invalid_template"
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        template_name: str | None = None,
+        path: str = "",
+        resource: str | None = None,
+        property_name: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.template_name = template_name
+        self.path = path
+        self.resource = resource
+        self.property_name = property_name
+        prefix = "template" if template_name is None else f"template {template_name!r}"
+        where = f"{path}: " if path else ""
+        super().__init__(f"{prefix}: {where}{problem}")
+
+
+class MissingTemplateParameter(TemplateError):
+    """A template parameter has no value and no ``Default`` (how JITP fails for a certificate
+    without, e.g., a Country).
+
+    Attributes:
+        parameter: the parameter's name.
+    """
+
+    failure = "missing_template_parameter"
+
+    def __init__(self, parameter: str, *, template_name: str | None = None) -> None:
+        self.parameter = parameter
+        super().__init__(
+            f"no value for parameter {parameter!r} and no Default",
+            template_name=template_name,
+            path=f"Parameters.{parameter}",
+        )
+
+
+class ResourceConflicts(EmulatorError):
+    """A provisioning template's ``OverrideSettings`` say ``FAIL`` and an existing resource
+    differs from the template (AWS: "the request fails with a ResourceConflictsException")."""
+
+    failure = "resource_conflicts"
+    aws_code = "ResourceConflictsException"
+    http_status = 409
+
+
+# --------------------------------------------------------------------------- fleet provisioning
+
+
+class FleetProvisioningRejected(EmulatorError):
+    """A fleet-provisioning MQTT request is refused; the emulator answers it on the request's
+    ``…/rejected`` topic as ``{"statusCode", "errorCode", "errorMessage"}``.
+
+    Attributes:
+        status_code: the ``statusCode`` (400, 403, 404, 429 or 500).
+        error_code: the ``errorCode``, e.g. ``InvalidCertificateOwnershipToken``.
+    """
+
+    failure = "fleet_provisioning_rejected"
+
+    def __init__(self, message: str, *, status_code: int, error_code: str) -> None:
+        self.status_code = status_code
+        self.error_code = error_code
+        super().__init__(message)

@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "fleet_sim"
 
 #: Packages that form the pure core: no event loop, no sockets, no TLS I/O, no clock reads.
-PURE_PACKAGES = ("mqtt", "policy")
+PURE_PACKAGES = ("mqtt", "policy", "provisioning")
 FORBIDDEN_IN_PURE = {"asyncio", "socket", "ssl", "selectors", "threading", "time", "uvloop"}
 
 #: Nobody below the edges imports the CLI or locust.

@@ -8,6 +8,7 @@ the registry without a CA certificate id, as AWS reports them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from fleet_sim.emulator.control_plane.context import HandlerContext
 from fleet_sim.emulator.registry.models import Certificate, CertificateStatus
 from fleet_sim.errors import CertificateError, InvalidRequest
+from fleet_sim.tls.ca import CertificateAuthority
 from fleet_sim.tls.csr import load_pem_csr
 from fleet_sim.tls.inspect import certificate_to_pem
 from fleet_sim.tls.keys import KeyType, PrivateKey, generate_private_key, private_key_to_pem
@@ -77,6 +79,23 @@ def load_csr(text: str) -> x509.CertificateSigningRequest:
         raise InvalidRequest(f"certificateSigningRequest: {error.message}") from None
 
 
+def csr_issuer(
+    device_ca: CertificateAuthority, now_utc: Callable[[], datetime]
+) -> Callable[[x509.CertificateSigningRequest], x509.Certificate]:
+    """A function that signs a device's CSR with ``device_ca``, keeping its subject, valid
+    until the end of 2049 as AWS-issued certificates are (what provisioning templates with a
+    ``CertificateSigningRequest`` use).
+
+    The returned function raises :class:`CertificateError` for a CSR it cannot sign.
+    """
+
+    def issue(csr: x509.CertificateSigningRequest) -> x509.Certificate:
+        now = now_utc()
+        return device_ca.issue(csr, None, _validity_days(now), now)
+
+    return issue
+
+
 def issue_from_csr(
     ctx: HandlerContext, csr_pem: str, *, status: CertificateStatus | str
 ) -> Certificate:
@@ -88,7 +107,7 @@ def issue_from_csr(
     csr = load_csr(csr_pem)
     now = ctx.now_utc()
     try:
-        cert = ctx.device_ca.issue(csr, None, _validity_days(now), now)
+        cert = csr_issuer(ctx.device_ca, lambda: now)(csr)
     except CertificateError as error:
         raise InvalidRequest(f"certificateSigningRequest: {error.message}") from None
     return ctx.registry.certificates.create(
@@ -96,13 +115,19 @@ def issue_from_csr(
     )
 
 
-def create_keys_and_certificate(ctx: HandlerContext, *, active: bool) -> IssuedKeys:
-    """Generate a key, issue its certificate (CN ``AWS IoT Certificate``), register it."""
+def create_keys_and_certificate(
+    ctx: HandlerContext, *, active: bool, status: CertificateStatus | str | None = None
+) -> IssuedKeys:
+    """Generate a key, issue its certificate (CN ``AWS IoT Certificate``), register it
+    ACTIVE or INACTIVE per ``active``, or with ``status`` when given (fleet provisioning's
+    ``PENDING_ACTIVATION``)."""
     key = generate_private_key(GENERATED_KEY_TYPE)
     now = ctx.now_utc()
     cert = ctx.device_ca.issue(key.public_key(), AWS_ISSUED_SUBJECT, _validity_days(now), now)
     record = ctx.registry.certificates.create(
-        certificate_to_pem(cert), now=now.timestamp(), status=_status(active)
+        certificate_to_pem(cert),
+        now=now.timestamp(),
+        status=_status(active) if status is None else status,
     )
     return IssuedKeys(record, key)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -242,3 +243,66 @@ def test_register_thing_fails_as_a_whole(iot) -> None:
 def test_register_thing_rejects_bad_templates(iot, template) -> None:
     with aws_error("InvalidRequestException", 400):
         iot.register_thing(templateBody=template)
+
+
+def test_register_thing_with_mappings_and_override_settings(iot) -> None:
+    """Mappings/Fn::FindInMap and OverrideSettings (refused by the interim renderer) work;
+    resourceArns are keyed by the template's logical names, as in AWS's example."""
+    group = unique("fleet")
+    iot.create_thing_group(thingGroupName=group)
+    name = unique("mapped")
+    template: dict[str, Any] = {
+        "Parameters": {"Name": {"Type": "String"}, "Model": {"Type": "String"}},
+        "Mappings": {"Models": {"m1": {"Firmware": "1.0"}, "m2": {"Firmware": "2.0"}}},
+        "Resources": {
+            "Lamp": {
+                "Type": "AWS::IoT::Thing",
+                "Properties": {
+                    "ThingName": {"Ref": "Name"},
+                    "AttributePayload": {
+                        "firmware": {"Fn::FindInMap": ["Models", {"Ref": "Model"}, "Firmware"]}
+                    },
+                    "ThingGroups": [group],
+                },
+                "OverrideSettings": {"AttributePayload": "MERGE", "ThingGroups": "DO_NOTHING"},
+            },
+            "Access": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {"PolicyDocument": allow_all_policy()},
+            },
+        },
+    }
+    first = iot.register_thing(
+        templateBody=json.dumps(template), parameters={"Name": name, "Model": "m1"}
+    )
+    assert set(first["resourceArns"]) == {"Lamp", "Access"}
+    assert first["resourceArns"]["Lamp"] == f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/{name}"
+    iot.update_thing(
+        thingName=name, attributePayload={"attributes": {"owner": "ops"}, "merge": True}
+    )
+    iot.register_thing(templateBody=json.dumps(template), parameters={"Name": name, "Model": "m2"})
+    attributes = iot.describe_thing(thingName=name)["attributes"]
+    assert attributes == {"firmware": "2.0", "owner": "ops"}
+    assert iot.list_things_in_thing_group(thingGroupName=group)["things"] == [name]
+
+    template["Resources"]["Lamp"]["OverrideSettings"] = {"AttributePayload": "FAIL"}
+    with aws_error("ResourceConflictsException", 409):
+        iot.register_thing(
+            templateBody=json.dumps(template), parameters={"Name": name, "Model": "m1"}
+        )
+    with aws_error("InvalidRequestException", 400):
+        iot.register_thing(
+            templateBody=json.dumps(template), parameters={"Name": name, "Model": "m9"}
+        )
+
+
+def test_register_thing_missing_parameter_is_invalid_request(iot) -> None:
+    template = {
+        "Parameters": {"Name": {"Type": "String"}, "Country": {"Type": "String"}},
+        "Resources": {
+            "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "Name"}}}
+        },
+    }
+    with aws_error("InvalidRequestException", 400) as info:
+        iot.register_thing(templateBody=json.dumps(template), parameters={"Name": unique("n")})
+    assert "no value for parameter 'Country' and no Default" in str(info.value)
