@@ -152,9 +152,14 @@ class TlsHandshakeFailed(ConnectionFailed):
 class ConnectRefused(ConnectionFailed):
     """The server answered CONNECT with a non-success CONNACK."""
 
+    #: CONNACK codes that mean "over a rate quota" (AWS: 1 CONNECT/s per client id, account
+    #: CONNECT/s): counted as ``throttled`` rather than as a refusal.
+    THROTTLE_CODES = frozenset({0x97, 0x9F})
+
     def __init__(self, message: str, *, reason_code: int) -> None:
         self.reason_code = reason_code
-        self.failure = f"connack_refused:{reason_code}"
+        throttled = reason_code in self.THROTTLE_CODES
+        self.failure = "throttled" if throttled else f"connack_refused:{reason_code}"
         super().__init__(message, phase="mqtt")
 
 

@@ -31,7 +31,8 @@ class ProvisioningRejected(FleetSimError):
         self.operation = operation
         self.status_code = status
         self.error_code = code
-        self.failure = f"provisioning_rejected:{code or status}"
+        throttled = code == "Throttled" or status == 429
+        self.failure = "throttled" if throttled else f"provisioning_rejected:{code or status}"
         super().__init__(f"{operation} rejected: {status} {code}: {message}")
 
 

@@ -45,6 +45,9 @@ DELIVERY_PHASE = "delivery"
 #: Counter: connect (JITP/JITR) or provisioning (claim) attempts until a device had its identity.
 PROVISION_ATTEMPTS = "provision_attempts"
 
+#: AWS IoT's quota of one CONNECT per second per client id, as a gap between two connects.
+SAME_CLIENT_ID_GAP_S = 1.2  # from the start of the claim attempt: its CONNECT comes a little later
+
 #: Own messages remembered per device for the delivery phase (oldest forgotten first).
 MAX_TRACKED_ECHOES = 256
 
@@ -234,6 +237,7 @@ class SimDevice:
         for attempt in range(retry.max_attempts):
             if state.stop.is_set():
                 return False
+            attempt_started = clock.now()
             try:
                 async with state.connect_slots:
                     self.prepared = await self.obtain()
@@ -243,6 +247,9 @@ class SimDevice:
                 now = clock.now()
                 recorder.phase(group, Phase.PROVISION, now - started, now=now)
                 recorder.count(group, PROVISION_ATTEMPTS, attempt + 1, now=now)
+                # AWS allows 1 CONNECT/s per client id: a device reconnecting with its new
+                # identity sooner than that after its claim connect is throttled. Wait it out.
+                await sleep_unless(clock, attempt_started + SAME_CLIENT_ID_GAP_S - now, state.stop)
                 return True
             if attempt + 1 < retry.max_attempts:
                 previous = retry.delay(attempt, previous, self.rng)

@@ -48,9 +48,19 @@ class ReservedTopicService(Protocol):
         """Whether a publish to ``topic`` is a request for this service."""
         ...
 
-    def handle(self, connection: BrokerConnection, message: Publish) -> None:
-        """Serve a request published by ``connection``."""
+    def handle(self, connection: BrokerConnection, message: Publish) -> bool | None:
+        """Serve a request published by ``connection``.
+
+        Returns True when the service consumed the request: it is then not routed to
+        subscribers (fleet provisioning's requests carry ownership tokens and CSRs).
+        None or False lets the broker route it as usual.
+        """
         ...
+
+
+MessageObserver = Callable[[Publish, BrokerConnection | None], None]
+"""Sees every routed message, device-published (``sender`` set) or the service's own (None):
+the local rules engine hooks in here. Called on the loop thread; must not block."""
 
 
 @dataclass(slots=True)
@@ -169,6 +179,7 @@ class Broker:
         self.lifecycle = Lifecycle(self, enabled=lifecycle_events)
         self.stats = BrokerStats()
         self.services: list[ReservedTopicService] = []
+        self.observers: list[MessageObserver] = []
         self._connections: dict[str, BrokerConnection] = {}
         self._by_certificate: dict[str, set[BrokerConnection]] = {}
         self._sessions: dict[str, StoredSession] = {}
@@ -332,11 +343,14 @@ class Broker:
         ``sender`` is None for messages the service itself publishes (events, Wills).
         """
         topic = message.topic
+        if self.observers:
+            self._notify_observers(message, sender)
         if sender is not None:
+            consumed = False
             for service in self.services:
-                if service.handles(topic):
-                    service.handle(sender, message)
-            if reserved.is_basic_ingest(topic):
+                if service.handles(topic) and service.handle(sender, message):
+                    consumed = True
+            if consumed or reserved.is_basic_ingest(topic):
                 return
         if message.retain:
             if message.payload:
@@ -373,6 +387,13 @@ class Broker:
                 out = replace(out, retain=True)
             if conn.deliver(out):
                 self.stats.deliveries += 1
+
+    def _notify_observers(self, message: Publish, sender: BrokerConnection | None) -> None:
+        for observer in self.observers:
+            try:
+                observer(message, sender)
+            except Exception:  # an observer's bug must not stop routing
+                logger.exception("message observer %r failed on %r", observer, message.topic)
 
     def _store_offline(
         self, client_id: str, message: Publish, options: SubscriptionOptions

@@ -4,7 +4,9 @@ CreateProvisioningTemplate, DescribeProvisioningTemplate, ListProvisioningTempla
 UpdateProvisioningTemplate, DeleteProvisioningTemplate, CreateProvisioningTemplateVersion,
 DescribeProvisioningTemplateVersion, ListProvisioningTemplateVersions,
 DeleteProvisioningTemplateVersion. Rules are the registry's
-(:mod:`fleet_sim.emulator.registry.templates`).
+(:mod:`fleet_sim.emulator.registry.templates`); a new template or version's body must also
+parse as a provisioning template (:func:`fleet_sim.provisioning.parse_template`), else
+``InvalidRequestException`` with the template engine's message.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fleet_sim.emulator.registry.models import (
     TemplateType,
 )
 from fleet_sim.emulator.registry.paging import DEFAULT_PAGE_SIZE
+from fleet_sim.provisioning.template import parse_template
 
 
 def _hook(value: Mapping[str, Any] | None) -> PreProvisioningHook | None:
@@ -40,6 +43,7 @@ def _hook_out(hook: PreProvisioningHook | None) -> Result | None:
 
 def create_provisioning_template(ctx: HandlerContext, params: Params) -> Result:
     """CreateProvisioningTemplate (FLEET_PROVISIONING by default, or JITP)."""
+    parse_template(params["templateBody"], name=params["templateName"])
     template = ctx.registry.templates.create(
         params["templateName"],
         params["templateBody"],
@@ -113,6 +117,7 @@ def delete_provisioning_template(ctx: HandlerContext, params: Params) -> Result:
 def create_provisioning_template_version(ctx: HandlerContext, params: Params) -> Result:
     """CreateProvisioningTemplateVersion (at most 5 versions)."""
     name = params["templateName"]
+    parse_template(params["templateBody"], name=name)
     templates = ctx.registry.templates
     version = templates.create_version(
         name, params["templateBody"], now=ctx.now(), set_as_default=bool(params.get("setAsDefault"))
