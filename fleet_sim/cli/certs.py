@@ -3,7 +3,8 @@ inspect certificate files and generate fleets of identities.
 
 This is an edge: it reads the clock and the file system, calls :mod:`fleet_sim.tls`, and
 turns every :class:`~fleet_sim.errors.FleetSimError` into one ``error: <file>: <problem>``
-line on stderr and exit status 2.
+line on stderr and exit status 2. The options several commands share, and turning their
+values into :mod:`fleet_sim.tls` objects, are :mod:`fleet_sim.cli.certs_options`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fleet_sim.cli.certs_options import (
+    CaFile,
+    CaKeyFile,
+    CommonName,
+    Country,
+    DnQualifier,
+    Force,
+    Locality,
+    Organization,
+    OrgUnit,
+    OutDir,
+    State,
+    SubjectSerial,
+    load_ca,
+    parse_serial,
+    subject_from_options,
+)
 from fleet_sim.errors import CertificateError, FleetSimError
 from fleet_sim.tls.bulk import IdentitySpec, build_identities
 from fleet_sim.tls.ca import CertificateAuthority, LeafPurpose
@@ -47,51 +65,6 @@ certs_app = typer.Typer(
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-# ----------------------------------------------------------------------------- options
-
-CommonName = Annotated[str | None, typer.Option("--cn", help="Subject CN.")]
-Country = Annotated[str | None, typer.Option(help="Subject C (two letters).")]
-Organization = Annotated[str | None, typer.Option("--org", help="Subject O.")]
-OrgUnit = Annotated[str | None, typer.Option("--org-unit", help="Subject OU.")]
-State = Annotated[str | None, typer.Option(help="Subject ST.")]
-Locality = Annotated[str | None, typer.Option(help="Subject L.")]
-SubjectSerial = Annotated[
-    str | None,
-    typer.Option("--subject-serial", help="Subject serialNumber attribute (OID 2.5.4.5)."),
-]
-DnQualifier = Annotated[str | None, typer.Option("--dn-qualifier", help="Subject dnQualifier.")]
-CaFile = Annotated[
-    Path, typer.Option("--ca", help="CA certificate (optionally followed by its chain).")
-]
-CaKeyFile = Annotated[
-    Path | None,
-    typer.Option("--ca-key", help="CA private key [default: the CA file's name with .key]."),
-]
-OutDir = Annotated[Path, typer.Option("--out-dir", help="Where to write the files.")]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite existing private keys.")]
-
-
-def _subject(
-    cn: str | None,
-    country: str | None,
-    org: str | None,
-    org_unit: str | None,
-    state: str | None,
-    locality: str | None,
-    subject_serial: str | None,
-    dn_qualifier: str | None,
-) -> DeviceSubject:
-    return DeviceSubject(
-        common_name=cn,
-        country=country,
-        organization=org,
-        organizational_unit=org_unit,
-        state=state,
-        locality=locality,
-        serial_number=subject_serial,
-        dn_qualifier=dn_qualifier,
-    )
-
 
 def _reports_errors(command: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn fleetsim errors into one stderr line and exit status 2."""
@@ -111,25 +84,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _default_key_path(certificate: Path) -> Path:
-    """``ca.crt`` / ``ca.pem`` / ``ca.chain.crt`` → ``ca.key`` next to it."""
-    stem = certificate.name
-    for suffix in (".crt", ".pem", ".cer"):
-        stem = stem.removesuffix(suffix)
-    return certificate.with_name(stem.removesuffix(".chain") + ".key")
-
-
-def _load_ca(ca: Path, ca_key: Path | None, now: datetime) -> CertificateAuthority:
-    key_path = ca_key if ca_key is not None else _default_key_path(ca)
-    if ca_key is None and not key_path.exists():
-        raise CertificateError(f"no --ca-key given and {key_path} does not exist", file=ca)
-    return CertificateAuthority.from_files(ca, key_path, now)
-
-
 def _show_written(paths: list[Path], certificate_id: str) -> None:
     for path in paths:
         typer.echo(f"wrote {path}")
     typer.echo(f"certificate id {certificate_id}")
+
+
+def _write_and_show(files: list[PendingFile], certificate_id: str, *, force: bool = False) -> None:
+    write_files(files, force=force)
+    _show_written([f.path for f in files], certificate_id)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -166,13 +129,13 @@ def create_ca(
     """Create a root CA, or with --parent an intermediate CA, for register-ca-certificate."""
     now = _now()
     default_cn = "fleetsim Root CA" if parent is None else "fleetsim Intermediate CA"
-    subject = _subject(
+    subject = subject_from_options(
         cn or default_cn, country, org, org_unit, state, locality, subject_serial, dn_qualifier
     )
     if parent is None:
         ca = CertificateAuthority.create_root(subject, key_type, days, now, path_length=path_length)
     else:
-        issuer = _load_ca(parent, parent_key, now)
+        issuer = load_ca(parent, parent_key, now)
         ca = issuer.create_intermediate(
             subject, key_type, days, now, path_length=0 if path_length is None else path_length
         )
@@ -183,8 +146,7 @@ def create_ca(
     ]
     if parent is not None:
         files.append(PendingFile(out_dir / f"{stem}.chain.crt", b"".join(ca.chain_pems())))
-    write_files(files, force=force)
-    _show_written([f.path for f in files], ca.certificate_id)
+    _write_and_show(files, ca.certificate_id, force=force)
 
 
 @certs_app.command("issue")
@@ -229,9 +191,11 @@ def issue(
 ) -> None:
     """Issue a device certificate: writes NAME.key, NAME.crt and NAME.chain.crt (cert + CA)."""
     now = _now()
-    authority = _load_ca(ca, ca_key, now)
-    given = _subject(cn, country, org, org_unit, state, locality, subject_serial, dn_qualifier)
-    x509_serial = _parse_serial(serial)
+    authority = load_ca(ca, ca_key, now)
+    given = subject_from_options(
+        cn, country, org, org_unit, state, locality, subject_serial, dn_qualifier
+    )
+    x509_serial = parse_serial(serial)
     purpose = LeafPurpose.SERVER if server else LeafPurpose.CLIENT
     alt_names = {"dns_names": dns_name or (), "ip_addresses": ip_address or ()}
     if csr is not None:
@@ -252,8 +216,7 @@ def issue(
                 certificate_to_pem(cert) + b"".join(authority.chain_pems()),
             ),
         ]
-        write_files(files)
-        _show_written([f.path for f in files], describe(cert).certificate_id)
+        _write_and_show(files, describe(cert).certificate_id)
         return
     if given.common_name is None:
         raise CertificateError("--cn is required (or give --csr)")
@@ -274,15 +237,6 @@ def issue(
     )
 
 
-def _parse_serial(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise CertificateError(f"--serial {text!r} is not a number") from None
-
-
 @certs_app.command("verification-cert")
 @_reports_errors
 def verification_cert(
@@ -300,7 +254,7 @@ def verification_cert(
     """Make the private-key verification certificate (CN = registration code) that
     register-ca-certificate needs in DEFAULT mode."""
     now = _now()
-    authority = _load_ca(ca, ca_key, now)
+    authority = load_ca(ca, ca_key, now)
     identity = authority.verification_certificate(
         registration_code, key_type, now, validity_days=days
     )
@@ -309,8 +263,7 @@ def verification_cert(
         PendingFile(paths.private_key, identity.private_key_pem, secret=True),
         PendingFile(paths.certificate, identity.certificate_pem),
     ]
-    write_files(files, force=force)
-    _show_written([f.path for f in files], identity.certificate_id())
+    _write_and_show(files, identity.certificate_id(), force=force)
     typer.echo(
         f"register with: aws iot register-ca-certificate --ca-certificate file://{ca} "
         f"--verification-cert file://{paths.certificate}"
@@ -406,8 +359,10 @@ def bulk(
 ) -> None:
     """Generate many device identities fast (EC by default), cached for reuse."""
     now = _now()
-    authority = _load_ca(ca, ca_key, now)
-    subject = _subject(None, country, org, org_unit, state, locality, subject_serial, dn_qualifier)
+    authority = load_ca(ca, ca_key, now)
+    subject = subject_from_options(
+        None, country, org, org_unit, state, locality, subject_serial, dn_qualifier
+    )
     spec = IdentitySpec(pattern, key_type, subject, days)
     began = time.perf_counter()
     result = build_identities(

@@ -131,6 +131,23 @@ def frame(first_byte: int, body: bytes) -> bytes:
 # --------------------------------------------------------------------------- decoding
 
 
+def _read_vbi_or_none(buf: Buffer, pos: int, stop: int, what: str) -> tuple[int, int] | None:
+    """Read a variable byte integer from ``buf[pos:stop]``; ``None`` if it runs past ``stop``."""
+    value = 0
+    shift = 0
+    for index in range(pos, min(pos + 4, stop)):
+        byte = buf[index]
+        value |= (byte & 0x7F) << shift
+        if byte < 128:
+            if byte == 0 and index > pos:
+                raise malformed(f"{what} is not encoded in the minimum number of bytes")
+            return value, index + 1
+        shift += 7
+    if stop >= pos + 4:
+        raise malformed(f"{what} uses more than 4 bytes")
+    return None
+
+
 def read_remaining_length(buf: Buffer, pos: int, size: int) -> tuple[int, int] | None:
     """Read the remaining length that starts at ``buf[pos]`` in a stream of ``size`` bytes.
 
@@ -140,36 +157,15 @@ def read_remaining_length(buf: Buffer, pos: int, size: int) -> tuple[int, int] |
     Raises:
         RemoteProtocolError: more than four bytes, or not in the minimum number of bytes.
     """
-    value = 0
-    shift = 0
-    for index in range(pos, min(pos + 4, size)):
-        byte = buf[index]
-        value |= (byte & 0x7F) << shift
-        if byte < 128:
-            if byte == 0 and index > pos:
-                raise malformed("remaining length is not encoded in the minimum number of bytes")
-            return value, index + 1
-        shift += 7
-    if size >= pos + 4:
-        raise malformed("remaining length uses more than 4 bytes")
-    return None
+    return _read_vbi_or_none(buf, pos, size, "remaining length")
 
 
 def read_vbi(buf: Buffer, pos: int, end: int, what: str) -> tuple[int, int]:
     """Read a variable byte integer that must lie within ``buf[pos:end]``."""
-    value = 0
-    shift = 0
-    for index in range(pos, min(pos + 4, end)):
-        byte = buf[index]
-        value |= (byte & 0x7F) << shift
-        if byte < 128:
-            if byte == 0 and index > pos:
-                raise malformed(f"{what} is not encoded in the minimum number of bytes")
-            return value, index + 1
-        shift += 7
-    if end >= pos + 4:
-        raise malformed(f"{what} uses more than 4 bytes")
-    raise malformed(f"{what} extends past the end of the packet")
+    result = _read_vbi_or_none(buf, pos, end, what)
+    if result is None:
+        raise malformed(f"{what} extends past the end of the packet")
+    return result
 
 
 def read_u8(buf: Buffer, pos: int, end: int, what: str) -> tuple[int, int]:

@@ -17,16 +17,15 @@ Rules (AWS's where documented, else the choice noted):
 
 from __future__ import annotations
 
-import sqlite3
-
 from fleet_sim.emulator.registry import validation
+from fleet_sim.emulator.registry.certificates import require_certificate_exists
 from fleet_sim.emulator.registry.context import Context
 from fleet_sim.emulator.registry.events import AttachmentChanged, AttachmentKind
 from fleet_sim.emulator.registry.models import Page, Policy, Thing
 from fleet_sim.emulator.registry.paging import DEFAULT_PAGE_SIZE, fetch_page
-from fleet_sim.emulator.registry.policies import load_policy
+from fleet_sim.emulator.registry.policies import require_policy
 from fleet_sim.emulator.registry.store import Tx
-from fleet_sim.emulator.registry.things import thing_from_row
+from fleet_sim.emulator.registry.things import require_thing_exists, thing_from_row
 from fleet_sim.errors import InvalidRequest, LimitExceeded, ResourceNotFound
 
 #: AWS: at most 10 policies per certificate or Cognito identity.
@@ -74,7 +73,7 @@ class Attachments:
         """
         target = self._canonical_target(target)
         with self._ctx.store.write() as tx:
-            self._require_policy(tx.conn, policy_name)
+            require_policy(self._ctx, tx.conn, policy_name)
             cert_id, group = self._resolve_target(tx, target)
             if tx.conn.execute(
                 "SELECT 1 FROM policy_targets WHERE policy = ? AND target = ?",
@@ -103,7 +102,7 @@ class Attachments:
         """
         target = self._canonical_target(target)
         with self._ctx.store.write() as tx:
-            self._require_policy(tx.conn, policy_name)
+            require_policy(self._ctx, tx.conn, policy_name)
             cursor = tx.conn.execute(
                 "DELETE FROM policy_targets WHERE policy = ? AND target = ?",
                 (policy_name, target),
@@ -126,7 +125,7 @@ class Attachments:
                 marker=marker,
                 page_size=page_size,
             )
-            policies = tuple(self._require_policy(conn, row["policy"]) for row in rows)
+            policies = tuple(require_policy(self._ctx, conn, row["policy"]) for row in rows)
         return Page(policies, next_marker)
 
     def list_policy_targets(
@@ -138,7 +137,7 @@ class Attachments:
             ResourceNotFound: no such policy.
         """
         with self._ctx.store.read() as conn:
-            self._require_policy(conn, policy_name)
+            require_policy(self._ctx, conn, policy_name)
             rows, next_marker = fetch_page(
                 conn,
                 select="SELECT target FROM policy_targets",
@@ -164,12 +163,6 @@ class Attachments:
             rows = conn.execute(_EFFECTIVE_FOR_THING, (thing_name,)).fetchall()
         return [(row[0], row[1]) for row in rows]
 
-    def _require_policy(self, conn: sqlite3.Connection, name: str) -> Policy:
-        policy = load_policy(self._ctx, conn, name)
-        if policy is None:
-            raise ResourceNotFound(f"policy {name!r} does not exist")
-        return policy
-
     def _canonical_target(self, target: str) -> str:
         cert_id = self._ctx.certificate_id_from_arn(target)
         return target if cert_id is None else self._cert_arn(cert_id)
@@ -181,7 +174,7 @@ class Attachments:
             cert_id = self._ctx.certificate_id_from_arn(target)
             if cert_id is None:
                 raise InvalidRequest(f"malformed certificate ARN {target!r}")
-            self._require_certificate(tx, cert_id)
+            require_certificate_exists(tx.conn, cert_id)
             return cert_id, None
         group = self._ctx.own_resource(target, "thinggroup")
         if group is not None:
@@ -191,10 +184,6 @@ class Attachments:
                 raise ResourceNotFound(f"thing group {group!r} does not exist")
             return None, group
         return None, None
-
-    def _require_certificate(self, tx: Tx, cert_id: str) -> None:
-        if not tx.conn.execute("SELECT 1 FROM certificates WHERE id = ?", (cert_id,)).fetchone():
-            raise ResourceNotFound(f"certificate {cert_id} does not exist")
 
     # ------------------------------------------------------------------ thing principals
 
@@ -207,8 +196,8 @@ class Attachments:
         """
         cert_id = self._principal_certificate(principal)
         with self._ctx.store.write() as tx:
-            self._require_thing(tx, thing_name)
-            self._require_certificate(tx, cert_id)
+            require_thing_exists(tx.conn, thing_name)
+            require_certificate_exists(tx.conn, cert_id)
             cursor = tx.conn.execute(
                 "INSERT OR IGNORE INTO thing_principals (thing_name, cert_id) VALUES (?, ?)",
                 (thing_name, cert_id),
@@ -229,7 +218,7 @@ class Attachments:
         """
         cert_id = self._principal_certificate(principal)
         with self._ctx.store.write() as tx:
-            self._require_thing(tx, thing_name)
+            require_thing_exists(tx.conn, thing_name)
             cursor = tx.conn.execute(
                 "DELETE FROM thing_principals WHERE thing_name = ? AND cert_id = ?",
                 (thing_name, cert_id),
@@ -250,8 +239,7 @@ class Attachments:
             ResourceNotFound: no such thing.
         """
         with self._ctx.store.read() as conn:
-            if not conn.execute("SELECT 1 FROM things WHERE name = ?", (thing_name,)).fetchone():
-                raise ResourceNotFound(f"thing {thing_name!r} does not exist")
+            require_thing_exists(conn, thing_name)
             rows, next_marker = fetch_page(
                 conn,
                 select="SELECT cert_id FROM thing_principals",
@@ -274,8 +262,7 @@ class Attachments:
         """
         cert_id = self._principal_certificate(principal)
         with self._ctx.store.read() as conn:
-            if not conn.execute("SELECT 1 FROM certificates WHERE id = ?", (cert_id,)).fetchone():
-                raise ResourceNotFound(f"certificate {cert_id} does not exist")
+            require_certificate_exists(conn, cert_id)
             rows, next_marker = fetch_page(
                 conn,
                 select="SELECT thing_name FROM thing_principals",
@@ -301,10 +288,6 @@ class Attachments:
                 f"{self._ctx.account_id} in {self._ctx.region}"
             )
         return validation.certificate_id(cert_id)
-
-    def _require_thing(self, tx: Tx, thing_name: str) -> None:
-        if not tx.conn.execute("SELECT 1 FROM things WHERE name = ?", (thing_name,)).fetchone():
-            raise ResourceNotFound(f"thing {thing_name!r} does not exist")
 
     def _cert_arn(self, cert_id: str) -> str:
         return self._ctx.arn(f"cert/{cert_id}")

@@ -69,6 +69,15 @@ def subject_key(subject: x509.Name | str) -> str:
     return subject if isinstance(subject, str) else subject.rfc4514_string()
 
 
+def _config_columns(
+    config: RegistrationConfig | None,
+) -> tuple[bool, str | None, str | None, str | None]:
+    """``has_registration_config, reg_template_body, reg_role_arn, reg_template_name``."""
+    if config is None:
+        return False, None, None, None
+    return True, config.template_body, config.role_arn, config.template_name
+
+
 class CACertificates:
     """CA certificates: register, update, describe, list, delete; the registration code."""
 
@@ -183,10 +192,7 @@ class CACertificates:
                     parsed.pem,
                     status.value,
                     auto.value,
-                    config is not None,
-                    config.template_body if config else None,
-                    config.role_arn if config else None,
-                    config.template_name if config else None,
+                    *_config_columns(config),
                     mode.value,
                     parsed.info.subject_dn,
                     parsed.info.issuer_dn,
@@ -255,10 +261,7 @@ class CACertificates:
                 (
                     status.value,
                     auto.value,
-                    config is not None,
-                    config.template_body if config else None,
-                    config.role_arn if config else None,
-                    config.template_name if config else None,
+                    *_config_columns(config),
                     now,
                     self._ctx.new_uuid(),
                     ca_id,

@@ -393,6 +393,16 @@ def load_certificate(ctx: Context, conn: sqlite3.Connection, cert_id: str) -> Ce
     return None if row is None else certificate_from_row(ctx, row)
 
 
+def require_certificate_exists(conn: sqlite3.Connection, cert_id: str) -> None:
+    """Check that the certificate with (canonical) id ``cert_id`` exists, as seen on ``conn``.
+
+    Raises:
+        ResourceNotFound: it does not.
+    """
+    if not conn.execute("SELECT 1 FROM certificates WHERE id = ?", (cert_id,)).fetchone():
+        raise ResourceNotFound(f"certificate {cert_id} does not exist")
+
+
 def certificate_from_row(ctx: Context, row: sqlite3.Row) -> Certificate:
     """The record for a ``certificates`` row."""
     return Certificate(

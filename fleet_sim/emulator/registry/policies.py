@@ -238,10 +238,7 @@ class Policies:
         return Page(policies, next_marker)
 
     def _require(self, conn: sqlite3.Connection, name: str) -> Policy:
-        found = load_policy(self._ctx, conn, name)
-        if found is None:
-            raise ResourceNotFound(f"policy {name!r} does not exist")
-        return found
+        return require_policy(self._ctx, conn, name)
 
     def _version(self, conn: sqlite3.Connection, name: str, number: int) -> PolicyVersion:
         policy = self._require(conn, name)
@@ -249,6 +246,18 @@ class Policies:
             if version.version_id == str(number):
                 return version
         raise ResourceNotFound(f"policy {name!r} has no version {number}")
+
+
+def require_policy(ctx: Context, conn: sqlite3.Connection, name: str) -> Policy:
+    """The policy called ``name`` with its versions, as seen on ``conn``.
+
+    Raises:
+        ResourceNotFound: no such policy.
+    """
+    found = load_policy(ctx, conn, name)
+    if found is None:
+        raise ResourceNotFound(f"policy {name!r} does not exist")
+    return found
 
 
 def load_policy(ctx: Context, conn: sqlite3.Connection, name: str) -> Policy | None:

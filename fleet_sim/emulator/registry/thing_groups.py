@@ -24,14 +24,9 @@ from fleet_sim.emulator.registry.context import Context
 from fleet_sim.emulator.registry.events import AttachmentChanged, AttachmentKind
 from fleet_sim.emulator.registry.models import Page, ThingGroup, frozen_mapping
 from fleet_sim.emulator.registry.paging import DEFAULT_PAGE_SIZE, fetch_page
-from fleet_sim.emulator.registry.store import Tx
-from fleet_sim.errors import (
-    InvalidRequest,
-    LimitExceeded,
-    ResourceAlreadyExists,
-    ResourceNotFound,
-    VersionConflict,
-)
+from fleet_sim.emulator.registry.things import require_thing_exists
+from fleet_sim.emulator.registry.updates import apply_attribute_payload, check_expected_version
+from fleet_sim.errors import InvalidRequest, LimitExceeded, ResourceAlreadyExists, ResourceNotFound
 
 MAX_DEPTH = 7
 MAX_GROUPS_PER_THING = 10
@@ -108,14 +103,8 @@ class ThingGroups:
         given = validation.attributes(attributes) if attributes is not None else None
         with self._ctx.store.write() as tx:
             old = self._require(tx.conn, name)
-            if expected_version is not None and expected_version != old.version:
-                raise VersionConflict(
-                    f"thing group {name!r} is at version {old.version}, not {expected_version}"
-                )
-            values = dict(old.attributes)
-            if given is not None:
-                values = {**values, **given} if merge else dict(given)
-                values = {key: value for key, value in values.items() if value != ""}
+            check_expected_version(f"thing group {name!r}", old.version, expected_version)
+            values = apply_attribute_payload(old.attributes, given, merge=merge)
             tx.conn.execute(
                 "UPDATE thing_groups SET description = ?, attributes = ?, version = version + 1 "
                 "WHERE name = ?",
@@ -138,10 +127,7 @@ class ThingGroups:
             old = self._get(tx.conn, name)
             if old is None:
                 return
-            if expected_version is not None and expected_version != old.version:
-                raise VersionConflict(
-                    f"thing group {name!r} is at version {old.version}, not {expected_version}"
-                )
+            check_expected_version(f"thing group {name!r}", old.version, expected_version)
             if tx.conn.execute(
                 "SELECT 1 FROM thing_groups WHERE parent = ? LIMIT 1", (name,)
             ).fetchone():
@@ -177,7 +163,7 @@ class ThingGroups:
         """
         with self._ctx.store.write() as tx:
             self._require(tx.conn, group_name)
-            self._require_thing(tx, thing_name)
+            require_thing_exists(tx.conn, thing_name)
             if tx.conn.execute(
                 "SELECT 1 FROM thing_group_members WHERE group_name = ? AND thing_name = ?",
                 (group_name, thing_name),
@@ -204,7 +190,7 @@ class ThingGroups:
         """
         with self._ctx.store.write() as tx:
             self._require(tx.conn, group_name)
-            self._require_thing(tx, thing_name)
+            require_thing_exists(tx.conn, thing_name)
             cursor = tx.conn.execute(
                 "DELETE FROM thing_group_members WHERE group_name = ? AND thing_name = ?",
                 (group_name, thing_name),
@@ -213,10 +199,6 @@ class ThingGroups:
                 tx.emit(
                     AttachmentChanged(AttachmentKind.THING_GROUP, group_name, thing_name, False)
                 )
-
-    def _require_thing(self, tx: Tx, thing_name: str) -> None:
-        if not tx.conn.execute("SELECT 1 FROM things WHERE name = ?", (thing_name,)).fetchone():
-            raise ResourceNotFound(f"thing {thing_name!r} does not exist")
 
     # ------------------------------------------------------------------ reads
 
@@ -284,8 +266,7 @@ class ThingGroups:
             ResourceNotFound: no such thing.
         """
         with self._ctx.store.read() as conn:
-            if not conn.execute("SELECT 1 FROM things WHERE name = ?", (thing_name,)).fetchone():
-                raise ResourceNotFound(f"thing {thing_name!r} does not exist")
+            require_thing_exists(conn, thing_name)
             rows = conn.execute(
                 f"{_SELECT} JOIN thing_group_members m ON m.group_name = thing_groups.name "
                 "WHERE m.thing_name = ? ORDER BY name",

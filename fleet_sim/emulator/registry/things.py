@@ -29,12 +29,8 @@ from fleet_sim.emulator.registry.events import ThingChanged
 from fleet_sim.emulator.registry.models import Page, Thing, frozen_mapping
 from fleet_sim.emulator.registry.paging import DEFAULT_PAGE_SIZE, fetch_page
 from fleet_sim.emulator.registry.store import Tx
-from fleet_sim.errors import (
-    InvalidRequest,
-    ResourceAlreadyExists,
-    ResourceNotFound,
-    VersionConflict,
-)
+from fleet_sim.emulator.registry.updates import apply_attribute_payload, check_expected_version
+from fleet_sim.errors import InvalidRequest, ResourceAlreadyExists, ResourceNotFound
 
 MAX_ATTRIBUTES_WITHOUT_TYPE = 3
 MAX_ATTRIBUTES_WITH_TYPE = 50
@@ -110,17 +106,11 @@ class Things:
         given = validation.attributes(attributes) if attributes is not None else None
         with self._ctx.store.write() as tx:
             old = self._require(tx.conn, name)
-            if expected_version is not None and expected_version != old.version:
-                raise VersionConflict(
-                    f"thing {name!r} is at version {old.version}, not {expected_version}"
-                )
+            check_expected_version(f"thing {name!r}", old.version, expected_version)
             type_name = None if remove_thing_type else (thing_type_name or old.thing_type_name)
             if thing_type_name is not None and thing_type_name != old.thing_type_name:
                 self._check_type(tx, thing_type_name)
-            values = dict(old.attributes)
-            if given is not None:
-                values = {**values, **given} if merge else dict(given)
-                values = {key: value for key, value in values.items() if value != ""}
+            values = apply_attribute_payload(old.attributes, given, merge=merge)
             self._check_count(values, type_name)
             tx.conn.execute(
                 "UPDATE things SET type_name = ?, attributes = ?, version = version + 1 "
@@ -141,10 +131,7 @@ class Things:
             old = load_thing(self._ctx, tx.conn, name)
             if old is None:
                 return
-            if expected_version is not None and expected_version != old.version:
-                raise VersionConflict(
-                    f"thing {name!r} is at version {old.version}, not {expected_version}"
-                )
+            check_expected_version(f"thing {name!r}", old.version, expected_version)
             if tx.conn.execute(
                 "SELECT 1 FROM thing_principals WHERE thing_name = ? LIMIT 1", (name,)
             ).fetchone():
@@ -238,6 +225,16 @@ def load_thing(ctx: Context, conn: sqlite3.Connection, name: str) -> Thing | Non
     """The thing called ``name`` as seen on ``conn``, or None."""
     row = conn.execute(f"{_SELECT} WHERE name = ?", (name,)).fetchone()
     return None if row is None else thing_from_row(ctx, row)
+
+
+def require_thing_exists(conn: sqlite3.Connection, name: str) -> None:
+    """Check that a thing called ``name`` exists, as seen on ``conn``.
+
+    Raises:
+        ResourceNotFound: it does not.
+    """
+    if not conn.execute("SELECT 1 FROM things WHERE name = ?", (name,)).fetchone():
+        raise ResourceNotFound(f"thing {name!r} does not exist")
 
 
 def thing_from_row(ctx: Context, row: sqlite3.Row) -> Thing:
