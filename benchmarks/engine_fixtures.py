@@ -2,7 +2,8 @@
 
 The CA and identities live under the benchmark cache (``/tmp/fleetsim-bench-cache``; the same CA
 and identity spec as the broker benchmark, so both reuse one cache). Each device gets one
-combined PEM (certificate then key, nothing else) under ``engine-pems/``, written once.
+combined PEM (certificate then key, nothing else; for ``ssl.load_cert_chain``) and the two
+apart (awscrt does not read a combined file) under ``engine-pems/``, written once.
 
 mosquitto 2.0's ``tls_version tlsv1.2`` is only a minimum: it would negotiate TLS 1.3. The
 broker is capped at 1.2 through its own OpenSSL configuration (``OPENSSL_CONF`` naming a file
@@ -68,6 +69,14 @@ class Fixture:
     def pem_file(self, index: int) -> Path:
         """Device ``index``'s combined PEM (certificate then private key)."""
         return self.pem_dir / f"{index}.pem"
+
+    def cert_file(self, index: int) -> Path:
+        """Device ``index``'s certificate alone (awscrt wants certificate and key apart)."""
+        return self.pem_dir / f"{index}.crt"
+
+    def key_file(self, index: int) -> Path:
+        """Device ``index``'s private key alone."""
+        return self.pem_dir / f"{index}.key"
 
     @staticmethod
     def client_id(index: int) -> str:
@@ -150,10 +159,15 @@ def _write_pems(
     )
     pem_dir.mkdir(parents=True, exist_ok=True)
     for index, identity in enumerate(result.identities):
-        path = pem_dir / f"{index}.pem"
-        if not path.exists():
-            path.write_bytes(identity.certificate_pem + identity.private_key_pem)
-            path.chmod(0o600)
+        for suffix, data in (
+            (".pem", identity.certificate_pem + identity.private_key_pem),
+            (".crt", identity.certificate_pem),
+            (".key", identity.private_key_pem),
+        ):
+            path = pem_dir / f"{index}{suffix}"
+            if not path.exists():
+                path.write_bytes(data)
+                path.chmod(0o600)
     marker.write_text(str(count))
     if callable(log):
         log(
@@ -285,6 +299,25 @@ def rss_kib(pid: int | str = "self") -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def listen_drops() -> int:
+    """TcpExt ListenDrops of this network namespace: SYNs dropped by full accept queues.
+
+    mosquitto listens with a backlog of 100; a burst of more connects than that costs each
+    dropped one a 1 s SYN retransmission, which shows as a ~1 s latency tail.
+    """
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=False))["ListenDrops"])
+    return 0
+
+
+def mosquitto_version() -> str:
+    """``mosquitto version 2.0.11`` or similar."""
+    out = subprocess.run([MOSQUITTO, "-h"], capture_output=True, check=False, timeout=10)
+    return (out.stdout or out.stderr).decode(errors="replace").splitlines()[0].strip()
 
 
 def load_average() -> str:

@@ -2,7 +2,8 @@
 
 Composes the registry (SQLite under the data dir), the emulator's PKI, the gateway's TLS
 context with its live trust store, the broker, and the registry-backed authentication and
-policy checks; wires registry changes to the data plane (a certificate leaving ACTIVE drops
+policy checks, just-in-time registration and provisioning (JITR/JITP) and the local rules
+engine; wires registry changes to the data plane (a certificate leaving ACTIVE drops
 its connections; a newly registered CA or CA-less certificate is trusted at once); and
 writes ``endpoint.json`` once the listeners are up.
 
@@ -38,6 +39,11 @@ from fleet_sim.emulator.gateway.registry_access import (
 from fleet_sim.emulator.gateway.server import Gateway
 from fleet_sim.emulator.gateway.tls_context import GatewayTls
 from fleet_sim.emulator.pki import EmulatorPki
+from fleet_sim.emulator.provisioning.auto_registration import AutoRegistrationService
+from fleet_sim.emulator.provisioning.fleet import (
+    FleetProvisioningService,
+    fleet_provisioning_service,
+)
 from fleet_sim.emulator.registry.events import (
     CACertificateChanged,
     CertificateStatusChanged,
@@ -46,6 +52,8 @@ from fleet_sim.emulator.registry.events import (
 )
 from fleet_sim.emulator.registry.models import Certificate, CertificateStatus, Page
 from fleet_sim.emulator.registry.registry import Registry
+from fleet_sim.emulator.rules.engine import LocalRules
+from fleet_sim.tls.inspect import is_issued_by
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +103,9 @@ class Emulator:
         self._info: EndpointInfo | None = None
         self._control_plane: ControlPlaneServer | None = None
         self._housekeeping: asyncio.TimerHandle | None = None
+        self._jit: AutoRegistrationService | None = None
+        self._rules: LocalRules | None = None
+        self._fleet: FleetProvisioningService | None = None
         self._unsubscribe: list[object] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -118,6 +129,25 @@ class Emulator:
         """The message broker."""
         assert self._broker is not None, "the emulator is not running"
         return self._broker
+
+    @property
+    def fleet_provisioning(self) -> FleetProvisioningService:
+        """The fleet-provisioning MQTT service (its ownership tokens and counters)."""
+        assert self._fleet is not None, "the emulator is not running"
+        return self._fleet
+
+    @property
+    def auto_registration(self) -> AutoRegistrationService:
+        """The built-in JITP/JITR service (its counters and recent JITP attempts); absent
+        when a custom ``auto_registration`` hook was passed to the constructor."""
+        assert self._jit is not None, "the emulator is not running or has a custom hook"
+        return self._jit
+
+    @property
+    def rules(self) -> LocalRules:
+        """The local rules engine: ``emulator.rules.add_rule(filter, handler, name=...)``."""
+        assert self._rules is not None, "the emulator is not running"
+        return self._rules
 
     @property
     def gateway(self) -> Gateway:
@@ -198,13 +228,40 @@ class Emulator:
             lifecycle_events=config.lifecycle_events,
         )
         self._broker = broker
+        self._fleet = fleet_provisioning_service(
+            HandlerContext(
+                registry=registry,
+                device_ca=pki.device_ca,
+                endpoint=config.endpoint,
+                clock=self.clock,
+            ),
+            config,
+            loop=asyncio.get_running_loop(),
+            random_bytes=self._rng.randbytes,
+        )
+        broker.services.append(self._fleet)
+        self._rules = LocalRules(
+            broker,
+            clock=self.clock,
+            region=config.region,
+            account_id=config.account_id,
+            rng=random.Random(self._rng.getrandbits(64)),
+        )
+        if self._auto_registration is None:
+            self._jit = AutoRegistrationService(
+                registry,
+                broker,
+                clock=self.clock,
+                rng=random.Random(self._rng.getrandbits(64)),
+                config=config.auto_registration,
+            )
         self._unsubscribe.append(registry.subscribe(self._on_registry_event))
         gateway = Gateway(
             config=config,
             tls=tls,
             broker=broker,
             authenticator=RegistryAuthenticator(
-                registry, auto_registration=self._auto_registration
+                registry, auto_registration=self._auto_registration or self._jit
             ),
         )
         self._gateway = gateway
@@ -272,6 +329,10 @@ class Emulator:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             self._housekeeping = None
+        if self._rules is not None:  # first: running handlers may still call the control plane
+            await self._rules.close()
+        if self._jit is not None:
+            await self._jit.close()
         if self._control_plane is not None:
             await self._control_plane.close()
             self._control_plane = None
@@ -294,7 +355,16 @@ class Emulator:
             tls.trust(x509.load_pem_x509_certificate(ca.pem.encode()))
         for cert in _all_pages(registry.certificates.list):
             if cert.ca_certificate_id is None:
-                tls.trust(x509.load_pem_x509_certificate(cert.pem.encode()))
+                self._trust_leaf(cert.pem)
+
+    def _trust_leaf(self, pem: str) -> None:
+        """Trust a certificate recorded without a CA, unless the emulator's device CA issued
+        it (CreateKeysAndCertificate, fleet provisioning): that CA is trusted already, and
+        every entry added to a live OpenSSL store makes the next insert slower (an O(store)
+        insert: thousands of issued certificates would cost milliseconds each)."""
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        if not is_issued_by(cert, self.pki.device_ca.certificate):
+            self.tls.trust(cert)
 
     def _on_registry_event(self, event: RegistryEvent) -> None:
         # Registry changes may come from any thread (a control-plane worker, a test); the
@@ -316,7 +386,7 @@ class Emulator:
             if event.old_status is None and event.new_status is not None:
                 record = self.registry.certificate_by_id(event.certificate_id)
                 if record is not None and record.ca_certificate_id is None:
-                    self.tls.trust(x509.load_pem_x509_certificate(record.pem.encode()))
+                    self._trust_leaf(record.pem)
         elif isinstance(event, CACertificateChanged):
             ca = self.registry.ca_by_id(event.ca_certificate_id)
             if ca is not None:
@@ -342,6 +412,8 @@ class Emulator:
     def _housekeep(self) -> None:
         try:
             self.broker.expire_sessions()
+            if self._fleet is not None:
+                self._fleet.expire_tokens()
             self.registry.poll_changes()
         except Exception:  # housekeeping must never stop
             logger.exception("emulator housekeeping failed")

@@ -7,9 +7,15 @@ the broker without AWS's throttles.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleet_sim.emulator.provisioning.hooks import PreProvisioningHandler
 
 
 class SubscribeDenial(Enum):
@@ -87,6 +93,41 @@ class BrokerLimits:
         )
 
 
+class RegistrationTimestamp(Enum):
+    """How the JITR event's ``certificateRegistrationTimestamp`` is written (§2.3: AWS has
+    been seen sending both)."""
+
+    NULL = "null"  # ``null`` (the 2023 capture)
+    STRING_MS = "string"  # the registration time as a string of epoch milliseconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AutoRegistrationConfig:
+    """Just-in-time provisioning and registration (JITP/JITR, §1 and §2 of the reference)."""
+
+    jitp_latency_s: tuple[float, float] = (0.1, 0.5)
+    """JITP runs this long after the first connect (uniformly drawn from ``(low, high)``)."""
+
+    jitp_error_rate: float = 0.0
+    """Share of JITP attempts that fail as if AWS had an internal error (0 to 1)."""
+
+    register_thing_tps: float | None = 10.0
+    """JITP runs through RegisterThing, whose quota applies (10 TPS): attempts above it are
+    throttled and retried at the device's next connect. None switches the quota off."""
+
+    register_thing_burst: float | None = None
+    """Token-bucket burst of that quota (None: one second's worth)."""
+
+    jitp_registered_event: bool = True
+    """JITP publishes ``$aws/events/certificates/registered/<caId>`` too (§1.6: unverified)."""
+
+    registration_timestamp: RegistrationTimestamp = RegistrationTimestamp.NULL
+    """How ``certificateRegistrationTimestamp`` is written in the registered event."""
+
+    source_ip_in_event: bool = True
+    """Add the (undocumented, but observed) ``sourceIp`` field to the registered event."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmulatorConfig:
     """Everything the local AWS IoT Core emulator needs to start."""
@@ -135,3 +176,23 @@ class EmulatorConfig:
 
     throttle_control_plane: bool = False
     """Answer ``ThrottlingException`` above AWS's default per-operation API rates."""
+
+    ownership_token_ttl_s: float = 3600.0
+    """Fleet provisioning: certificate ownership tokens expire after this (AWS: 1 hour)."""
+
+    pre_provisioning_hooks: Mapping[str, PreProvisioningHandler] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Fleet provisioning: a template's pre-provisioning hook ``targetArn`` → the Python
+    callable ``handler(event, context)`` that plays the Lambda."""
+
+    pre_provisioning_hook_timeout_s: float = 5.0
+    """Fleet provisioning: a hook taking longer denies the request (AWS: 5 s)."""
+
+    fleet_register_thing_tps: float | None = 10.0
+    """Fleet provisioning: MQTT RegisterThing requests per second for the account (AWS's
+    RegisterThing quota: 10); the excess is rejected with 429 ``Throttled``. None switches
+    the quota off."""
+
+    auto_registration: AutoRegistrationConfig = field(default_factory=AutoRegistrationConfig)
+    """JITP latency, error rate and quota; the JITR/JITP registered event's shape."""

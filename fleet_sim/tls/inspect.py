@@ -32,7 +32,8 @@ _E = TypeVar("_E", bound=x509.ExtensionType)
 _REGISTRATION_CODE = re.compile(r"[0-9a-fA-F]{64}")
 
 # Short names RFC 4514 output lacks in ``cryptography`` (it prints the dotted OID otherwise).
-_ATTRIBUTE_NAMES = {NameOID.SERIAL_NUMBER: "serialNumber", NameOID.DN_QUALIFIER: "dnQualifier"}
+#: Attribute short names for RFC 4514 strings (subject/issuer DNs the registry indexes).
+RFC4514_NAMES = {NameOID.SERIAL_NUMBER: "serialNumber", NameOID.DN_QUALIFIER: "dnQualifier"}
 
 _SIGNATURE_NAMES: dict[x509.ObjectIdentifier, str] = {
     SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
@@ -48,6 +49,7 @@ _SIGNATURE_NAMES: dict[x509.ObjectIdentifier, str] = {
     SignatureAlgorithmOID.ED25519: "ED25519",
     SignatureAlgorithmOID.ED448: "ED448",
 }
+
 
 
 class CertificateKind(enum.StrEnum):
@@ -302,9 +304,9 @@ def describe(cert: x509.Certificate) -> CertificateInfo:
         certificate_id=certificate_id(cert),
         kind=classify(cert),
         subject=DeviceSubject.from_name(cert.subject),
-        subject_dn=cert.subject.rfc4514_string(_ATTRIBUTE_NAMES),
+        subject_dn=cert.subject.rfc4514_string(RFC4514_NAMES),
         issuer=DeviceSubject.from_name(cert.issuer),
-        issuer_dn=cert.issuer.rfc4514_string(_ATTRIBUTE_NAMES),
+        issuer_dn=cert.issuer.rfc4514_string(RFC4514_NAMES),
         serial=cert.serial_number,
         not_valid_before=cert.not_valid_before_utc,
         not_valid_after=cert.not_valid_after_utc,

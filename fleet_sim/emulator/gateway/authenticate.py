@@ -33,7 +33,8 @@ class Authenticator(Protocol):
     """Decides what happens to a TLS connection once its handshake is done."""
 
     def authenticate(
-        self, certificate_der: bytes, *, server_name: str | None
+        self, certificate_der: bytes, *, server_name: str | None, source_ip: str | None = None
     ) -> Accepted | Dropped:
-        """Look the client certificate up and decide."""
+        """Look the client certificate up and decide (``source_ip``: the client's address,
+        for the JITR event's ``sourceIp``)."""
         ...

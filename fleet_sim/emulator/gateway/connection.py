@@ -55,18 +55,21 @@ class GatewayConnection:
         if der is None:
             tls.close()
             return
-        outcome = gateway.authenticator.authenticate(der, server_name=server_name)
+        peer = tls.peer_address()
+        source_ip = peer[0] if peer else None
+        outcome = gateway.authenticator.authenticate(
+            der, server_name=server_name, source_ip=source_ip
+        )
         if isinstance(outcome, Dropped):
             logger.debug("dropping %s: %s", tls.peer_address(), outcome.reason)
             gateway.stats_dropped(outcome.reason)
             tls.close()
             return
         assert isinstance(outcome, Accepted)
-        peer = tls.peer_address()
         self.broker_connection = gateway.broker.attach(
             self,
             outcome.principal,
-            source_ip=peer[0] if peer else "0.0.0.0",  # noqa: S104
+            source_ip=source_ip or "0.0.0.0",  # noqa: S104
         )
 
     def tls_data(self, data: bytes) -> None:

@@ -63,12 +63,19 @@ class AutoRegistration(Protocol):
     """What happens to a certificate the registry does not know (JITP/JITR live here)."""
 
     def unknown_certificate(
-        self, certificate: x509.Certificate, certificate_id: str, *, server_name: str | None
+        self,
+        certificate: x509.Certificate,
+        certificate_id: str,
+        *,
+        server_name: str | None,
+        source_ip: str | None = None,
     ) -> str:
         """Handle an unknown certificate; returns the reason the connection is dropped."""
         ...
 
-    def pending_certificate(self, record: Certificate, *, server_name: str | None) -> str:
+    def pending_certificate(
+        self, record: Certificate, *, server_name: str | None, source_ip: str | None = None
+    ) -> str:
         """Handle a certificate still PENDING_ACTIVATION; returns the drop reason."""
         ...
 
@@ -77,12 +84,19 @@ class NoAutoRegistration:
     """The default: unknown and pending certificates are simply refused."""
 
     def unknown_certificate(
-        self, certificate: x509.Certificate, certificate_id: str, *, server_name: str | None
+        self,
+        certificate: x509.Certificate,
+        certificate_id: str,
+        *,
+        server_name: str | None,
+        source_ip: str | None = None,
     ) -> str:
         """Refuse."""
         return "unknown_certificate"
 
-    def pending_certificate(self, record: Certificate, *, server_name: str | None) -> str:
+    def pending_certificate(
+        self, record: Certificate, *, server_name: str | None, source_ip: str | None = None
+    ) -> str:
         """Refuse."""
         return "pending_activation"
 
@@ -100,7 +114,7 @@ class RegistryAuthenticator:
         self.auto_registration: AutoRegistration = auto_registration or NoAutoRegistration()
 
     def authenticate(
-        self, certificate_der: bytes, *, server_name: str | None
+        self, certificate_der: bytes, *, server_name: str | None, source_ip: str | None = None
     ) -> Accepted | Dropped:
         """Decide what happens to a connection presenting ``certificate_der``."""
         certificate_id = hashlib.sha256(certificate_der).hexdigest()
@@ -109,14 +123,16 @@ class RegistryAuthenticator:
             certificate = x509.load_der_x509_certificate(certificate_der)
             return Dropped(
                 self.auto_registration.unknown_certificate(
-                    certificate, certificate_id, server_name=server_name
+                    certificate, certificate_id, server_name=server_name, source_ip=source_ip
                 )
             )
         if record.certificate_mode == CertificateMode.SNI_ONLY and server_name is None:
             return Dropped("sni_required")
         if record.status == CertificateStatus.PENDING_ACTIVATION:
             return Dropped(
-                self.auto_registration.pending_certificate(record, server_name=server_name)
+                self.auto_registration.pending_certificate(
+                    record, server_name=server_name, source_ip=source_ip
+                )
             )
         active = record.status == CertificateStatus.ACTIVE
         if active and record.ca_certificate_id is not None:

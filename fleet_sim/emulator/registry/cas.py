@@ -46,7 +46,7 @@ from fleet_sim.errors import (
     ResourceAlreadyExists,
     ResourceNotFound,
 )
-from fleet_sim.tls.inspect import is_issued_by
+from fleet_sim.tls.inspect import RFC4514_NAMES, is_issued_by
 
 #: AWS: at most 10 CA certificates with the same subject per account and region.
 MAX_CAS_PER_SUBJECT = 10
@@ -65,8 +65,9 @@ _INSERT = (
 
 
 def subject_key(subject: x509.Name | str) -> str:
-    """The string the registry indexes CA subjects by (RFC 4514)."""
-    return subject if isinstance(subject, str) else subject.rfc4514_string()
+    """The string the registry indexes CA subjects by: RFC 4514 with the short attribute names
+    :func:`fleet_sim.tls.inspect.describe` uses (``serialNumber``, ``dnQualifier`` …)."""
+    return subject if isinstance(subject, str) else subject.rfc4514_string(RFC4514_NAMES)
 
 
 def _config_columns(
