@@ -43,7 +43,7 @@ OPERATION_TIMEOUT_S = 10.0
 DELIVERY_PHASE = "delivery"
 
 #: Counter: connect (JITP/JITR) or provisioning (claim) attempts until a device had its identity.
-PROVISION_ATTEMPTS = "provision_attempts"
+PROVISION_ATTEMPTS = Counter.PROVISION_ATTEMPTS
 
 #: AWS IoT's quota of one CONNECT per second per client id, as a gap between two connects.
 SAME_CLIENT_ID_GAP_S = 1.2  # from the start of the claim attempt: its CONNECT comes a little later

@@ -47,6 +47,9 @@ class Counter(enum.StrEnum):
     ``connected_ratio``)."""
     DEVICES_CONNECTED = "devices_connected"
     """Devices that completed at least one connect (the numerator of ``connected_ratio``)."""
+    PROVISION_ATTEMPTS = "provision_attempts"
+    """Connect attempts (JITP/JITR) or provisioning attempts (claim) until a device had its
+    identity; divided by ``devices_connected`` for ``provision_attempts_per_device``."""
     DEVICES_FAILED = "devices_failed"
     """Devices that gave up: their last attempt failed and no retry is left."""
     RECONNECTS = "reconnects"

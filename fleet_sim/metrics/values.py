@@ -19,6 +19,8 @@ fractions, counts, per second). The names, over all groups:
 ``devices``                   devices started
 ``devices_failed``            devices that gave up
 ``devices_connected``         devices that completed at least one connect
+``provision_attempts_per_device``  JITP/JITR connect attempts (claim: provisioning attempts)
+                              until a device had its identity, averaged (when provisioning ran)
 ``reconnects``                reconnects after the first connect
 ``messages_sent``             messages published
 ``messages_received``         messages received
@@ -78,7 +80,7 @@ def _peak_connected(groups: Iterable[GroupResult]) -> float:
 
 def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
     groups = tuple(groups)
-    devices = failed = reconnects = sent = received = failures = expected = ever = 0
+    devices = failed = reconnects = sent = received = failures = expected = ever = attempts = 0
     connected = 0.0
     acked = publish_failures = connects = 0
     for group in groups:
@@ -86,6 +88,7 @@ def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
         devices += counters.get(Counter.DEVICES, 0)
         failed += counters.get(Counter.DEVICES_FAILED, 0)
         ever += counters.get(Counter.DEVICES_CONNECTED, 0)
+        attempts += counters.get(Counter.PROVISION_ATTEMPTS, 0)
         reconnects += counters.get(Counter.RECONNECTS, 0)
         sent += counters.get(Counter.MESSAGES_SENT, 0)
         received += counters.get(Counter.MESSAGES_RECEIVED, 0)
@@ -112,6 +115,8 @@ def _totals(groups: Iterable[GroupResult]) -> dict[str, float]:
     if devices:
         values["failure_ratio"] = failed / devices
         values["connected_ratio"] = ever / devices
+    if attempts and ever:
+        values["provision_attempts_per_device"] = attempts / ever
     if acked + publish_failures:
         values["publish_failure_ratio"] = publish_failures / (acked + publish_failures)
     return values
