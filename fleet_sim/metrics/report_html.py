@@ -26,7 +26,7 @@ from plotly.offline import get_plotlyjs
 
 from fleet_sim.metrics import report_charts as charts
 from fleet_sim.metrics.formatting import format_latency, format_value
-from fleet_sim.metrics.names import Counter, Gauge, Phase
+from fleet_sim.metrics.names import Counter, Phase
 from fleet_sim.metrics.report_json import write_text_atomic
 from fleet_sim.metrics.snapshot import RunResult
 from fleet_sim.scenario.thresholds import MetricKind, format_metric_value
@@ -134,7 +134,7 @@ def _groups(result: RunResult) -> str:
     rows = []
     for g in result.metrics.groups:
         devices = g.counters.get(Counter.DEVICES, 0)
-        connected = g.gauges.get(Gauge.CONNECTED, 0.0)
+        connected = g.counters.get(Counter.DEVICES_CONNECTED, 0)
         failed = g.counters.get(Counter.DEVICES_FAILED, 0)
         connect = g.phases.get(Phase.CONNECT)
         rows.append(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from fleet_sim.metrics.failures import describe_failure
 from fleet_sim.metrics.formatting import format_latency, format_value
-from fleet_sim.metrics.names import Counter, Gauge
+from fleet_sim.metrics.names import Counter
 from fleet_sim.metrics.report_json import write_text_atomic
 from fleet_sim.metrics.snapshot import GroupResult, RunResult, ThresholdOutcome
 from fleet_sim.scenario.thresholds import MetricKind, format_metric_value
@@ -67,10 +67,10 @@ def _threshold_case(parent: ET.Element, outcome: ThresholdOutcome, classname: st
 
 
 def _group_summary(group: GroupResult) -> str:
-    counters, gauges = group.counters, group.gauges
+    counters = group.counters
     lines = [
         f"devices: {counters.get(Counter.DEVICES, 0)}",
-        f"connected at the end: {gauges.get(Gauge.CONNECTED, 0.0):g}",
+        f"connected at least once: {counters.get(Counter.DEVICES_CONNECTED, 0)}",
         f"devices failed: {counters.get(Counter.DEVICES_FAILED, 0)}",
         f"messages sent: {counters.get(Counter.MESSAGES_SENT, 0)}",
         f"messages received: {counters.get(Counter.MESSAGES_RECEIVED, 0)}",
