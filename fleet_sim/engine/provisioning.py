@@ -65,19 +65,18 @@ def _group_ca(
     return CertificateAuthority.from_files(cert, key, now)
 
 
-def jitp_template(policy: str) -> dict[str, Any]:
-    """fleetsim's JITP template: thing named by the CN, the group's policy, ACTIVE."""
+def _template(
+    parameters: dict[str, Any], thing_name: dict[str, str], policy: str, method: str
+) -> dict[str, Any]:
+    """A template: thing named by ``thing_name``, the certificate ACTIVE, the group's policy."""
     return {
-        "Parameters": {
-            "AWS::IoT::Certificate::CommonName": {"Type": "String"},
-            "AWS::IoT::Certificate::Id": {"Type": "String"},
-        },
+        "Parameters": parameters,
         "Resources": {
             "thing": {
                 "Type": "AWS::IoT::Thing",
                 "Properties": {
-                    "ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
-                    "AttributePayload": {"provisionedBy": "fleetsim-jitp"},
+                    "ThingName": thing_name,
+                    "AttributePayload": {"provisionedBy": f"fleetsim-{method}"},
                 },
             },
             "certificate": {
@@ -90,31 +89,24 @@ def jitp_template(policy: str) -> dict[str, Any]:
             "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": policy}},
         },
     }
+
+
+def jitp_template(policy: str) -> dict[str, Any]:
+    """fleetsim's JITP template: thing named by the CN, the group's policy, ACTIVE."""
+    parameters = {
+        "AWS::IoT::Certificate::CommonName": {"Type": "String"},
+        "AWS::IoT::Certificate::Id": {"Type": "String"},
+    }
+    return _template(parameters, {"Ref": "AWS::IoT::Certificate::CommonName"}, policy, "jitp")
 
 
 def fleet_template(policy: str) -> dict[str, Any]:
     """fleetsim's fleet-provisioning template: thing named by ``SerialNumber``."""
-    return {
-        "Parameters": {"SerialNumber": {"Type": "String"}},
-        "Resources": {
-            "thing": {
-                "Type": "AWS::IoT::Thing",
-                "Properties": {
-                    "ThingName": {"Ref": "SerialNumber"},
-                    "AttributePayload": {"provisionedBy": "fleetsim-claim"},
-                },
-            },
-            "certificate": {
-                "Type": "AWS::IoT::Certificate",
-                "Properties": {
-                    "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"},
-                    "Status": "ACTIVE",
-                },
-            },
-            "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": policy}},
-        },
-        "DeviceConfiguration": {"provisionedBy": "fleetsim"},
-    }
+    template = _template(
+        {"SerialNumber": {"Type": "String"}}, {"Ref": "SerialNumber"}, policy, "claim"
+    )
+    template["DeviceConfiguration"] = {"provisionedBy": "fleetsim"}
+    return template
 
 
 def _ensure_group_policy(iot: Any, scenario_name: str, group: DeviceGroup) -> str:
