@@ -4,20 +4,30 @@ Same load generator (:mod:`benchmarks.broker_load`, in this process; each broker
 subprocess whose CPU and RSS are read from /proc), same machine, same certificates (the
 emulator's EC P-256 server certificate for both, one test CA, a distinct EC P-256 device
 certificate per connection), mutual TLS 1.2 with one cipher suite, policy evaluation on in the
-emulator (every device registered ACTIVE with a policy and its thing attached).
+emulator (every device registered ACTIVE with a policy and its thing attached; ``--no-limits``).
 
 Measured, for each broker, then the ratio emulator / mosquitto against the issue's goals:
 
 1. TLS handshakes: K connections (TLS + CONNECT/CONNACK, then DISCONNECT and close), at most
-   N in flight; accepted connects/s and broker CPU per connect.
-2. QoS 0 and 3. QoS 1 messages/s from one publisher to one subscriber, 100-byte payloads
-   (publisher pipelining with a window of messages not yet received; QoS 1 also bounded by
-   PUBACKs in flight); broker CPU per message.
-4. Idle connections: C connected TLS clients held; broker RSS growth per connection.
+   N in flight (100 by default: mosquitto 2.0 listens with a backlog of 100, and more in flight
+   overflows its accept queue, so SYN retries would understate it); connects/s and broker CPU
+   per connect.
+2. QoS 0 and 3. QoS 1 messages/s from one publisher to one subscriber, 100-byte payloads. The
+   publisher pipelines, keeping a window of messages the subscriber has not received yet (QoS
+   0: each window of ``--windows`` is tried and each broker's best counts; QoS 1: also at most
+   ``--qos1-inflight`` without PUBACK); broker CPU per message.
+4. Idle connections: C connected TLS clients held by fresh broker processes; broker RSS growth
+   per connection.
+
+Every line also shows the CPU of the broker, of the generator and of everything else on the
+machine during the window: a sample with "others" well above 0% was disturbed by other work
+(``--wait-quiet`` waits for an idle machine before each phase). The table keeps the best of
+``--repeats`` samples and the spread.
 
 Run: ``python -m benchmarks.bench_broker [--quick] [--connections 10000] [--handshakes 2000]
-[--seconds 5] [--repeats 3]``. The first run generates and registers the devices (cached under
-``--cache-dir`` for the next runs).
+[--seconds 5] [--repeats 3] [--wait-quiet 120]``. The first run generates and registers the
+devices (about 20 s for 10,000; cached under ``--cache-dir`` for the next runs).
+``--emulator-pythonpath DIR`` runs the emulator from a patched copy of ``fleet_sim`` in DIR.
 """
 
 from __future__ import annotations

@@ -24,6 +24,11 @@ so no emulator cost is in it), with K distinct EC P-256 device certificates, MQT
    keep the SDK's AWS IoT Core flow control (100 publishes/s per connection), which caps them
    at 100 x devices msgs/s.
 
+This machine's speed drifts (a shared host: the same handshake cost 1.0 and 1.5 ms of CPU half
+an hour apart), so before each connect window the client-side OpenSSL CPU of one handshake is
+measured in-process (:mod:`engine_calibrate`) and CPU per connect is also shown as a multiple
+of it (``÷ floor``): no Python stack can connect for less than that floor.
+
 awscrt cannot cap TLS at 1.2 itself (the awscrt engine refuses ``max_tls_version``); the broker's
 cap makes every stack speak 1.2, checked once at start. ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` are
 removed from this process's environment first (bare awscrt would re-read that bundle for every
@@ -31,7 +36,8 @@ TLS context, measurements.md §1). Both awscrt stacks get ``--crt-threads`` even
 
 Run: ``python -m benchmarks.bench_engine [--quick] [--connects 1000] [--rounds 3] [--hold 20000]
 [--publishers 1000] [--duration 10] [--window 10] [--in-flight 100] [--stacks native,raw,...]``
-(``--quick``: a smoke run in well under 90 s once identities are cached).
+(``--quick``: a smoke run in well under 90 s once identities are cached). Tables and goal
+verdicts: :mod:`engine_report`.
 """
 
 from __future__ import annotations
@@ -44,13 +50,11 @@ import os
 import platform
 import selectors
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -58,6 +62,18 @@ import awscrt
 
 from benchmarks import engine_fixtures as fx
 from benchmarks.engine_bare_crt import BareCrtStack
+from benchmarks.engine_calibrate import HandshakeFloor
+from benchmarks.engine_report import (
+    LABELS,
+    PAYLOAD_BYTES,
+    Results,
+    failed_note,
+    print_connects,
+    print_goals,
+    print_hold,
+    print_publishes,
+    summarize,
+)
 from benchmarks.engine_stacks import (
     ConnectSample,
     EngineStack,
@@ -71,25 +87,14 @@ from fleet_sim.device.link import Engine
 from fleet_sim.device.native_engine import NativeEngine
 
 STACKS = ("native", "raw", "raw1", "awscrt", "bare")
-LABELS = {
-    "native": "native engine",
-    "raw": "raw asyncio",
-    "raw1": "raw, 1 wr/msg",
-    "awscrt": "awscrt engine",
-    "bare": "bare awscrt",
-}
 #: Stacks that only differ from another one when publishing (not run in the connect rounds).
 PUBLISH_ONLY = ("raw1",)
-PAYLOAD = bytes(range(100))
+PAYLOAD = bytes(range(PAYLOAD_BYTES))
 SETTLE_MAX_S = 10.0
 CLIENT_FD_MARGIN = 48
+#: Calibration handshakes measured just before each connect window (see engine_calibrate).
+FLOOR_HANDSHAKES = 300
 HOLD_TIMEOUT_BASE_S = 120.0
-
-GOAL_CRT_RATIO = 0.9
-GOAL_NATIVE_CPU_MS = 1.5
-GOAL_HOLD_KIB = 70.0
-GOAL_VS_RAW = 0.8
-GOAL_VS_BARE = 1.2
 
 
 class Stack(Protocol):
@@ -108,21 +113,6 @@ class Stack(Protocol):
     async def disconnect(self) -> None: ...
 
     def release(self) -> None: ...
-
-
-@dataclass
-class Results:
-    """What the run measured, per stack key."""
-
-    preps: dict[str, Prep] = field(default_factory=dict)
-    connects: dict[str, list[ConnectSample]] = field(default_factory=dict)
-    publishes: dict[str, PublishSample] = field(default_factory=dict)
-    hold: dict[str, Any] | None = None
-
-
-def verdict(ok: bool) -> str:
-    """MET / MISSED."""
-    return "MET" if ok else "MISSED"
 
 
 # --------------------------------------------------------------------------- stages
@@ -162,10 +152,15 @@ async def settle(broker_pid: int) -> None:
 
 
 async def run_client_stages(
-    args: argparse.Namespace, stacks: dict[str, Stack], broker: fx.Broker, results: Results
+    args: argparse.Namespace,
+    stacks: dict[str, Stack],
+    broker: fx.Broker,
+    fixture: fx.Fixture,
+    results: Results,
 ) -> None:
     """Connect-rate rounds, then publish throughput, on one mosquitto."""
     meter = Meter([broker.pid])
+    calibration = HandshakeFloor(fixture)
     needed = max(args.connects, args.publishers)
     for key, stack in stacks.items():
         count = args.publishers if key in PUBLISH_ONLY else needed
@@ -177,12 +172,15 @@ async def run_client_stages(
             for key, stack in stacks.items():
                 if key in PUBLISH_ONLY:
                     continue
+                floor = calibration.measure_ms(FLOOR_HANDSHAKES)
+                results.connect_floors_ms.setdefault(key, []).append(floor)
                 sample = await stack.connect(args.connects, args.in_flight, meter)
                 results.connects.setdefault(key, []).append(sample)
                 m = sample.measure
                 say(f"round {round_ + 1} {stack.name:>13}: {sample.rate:6.0f} connects/s "
                     f"{sample.cpu_ms:5.2f} ms CPU/connect, mosquitto "
-                    f"{100 * m.broker_cpu_s / m.wall_s:3.0f}%, {m.listen_drops} SYN drops "
+                    f"{100 * m.broker_cpu_s / m.wall_s:3.0f}%, {m.listen_drops} SYN drops, "
+                    f"floor {floor:.2f} ms "
                     f"({sample.connected}/{sample.devices} connected"
                     f"{failed_note(sample.failures)})")  # fmt: skip
                 await stack.disconnect()
@@ -205,19 +203,6 @@ async def run_client_stages(
         print_publishes(args, results)
     for stack in stacks.values():
         stack.release()
-
-
-def failed_note(failures: Sequence[str]) -> str:
-    """``, failures: …`` when there were any."""
-    return f", failures: {summarize(failures)}" if failures else ""
-
-
-def summarize(failures: Sequence[str]) -> str:
-    """``name×count`` for each failure name."""
-    counts: dict[str, int] = {}
-    for name in failures:
-        counts[name] = counts.get(name, 0) + 1
-    return ", ".join(f"{name}×{count}" for name, count in sorted(counts.items()))
 
 
 def run_hold(
@@ -286,119 +271,6 @@ def say(text: str) -> None:
     print(f"  · {text}", flush=True)
 
 
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def connect_medians(results: Results, key: str) -> tuple[float, float]:
-    """Median connects/s and CPU ms/connect of one stack over the rounds."""
-    samples = results.connects.get(key, [])
-    return _median([s.rate for s in samples]), _median([s.cpu_ms for s in samples])
-
-
-def print_connects(args: argparse.Namespace, results: Results) -> None:
-    """The connect-rate table and its goals."""
-    print(f"\nConnect rate: {args.connects} devices, distinct EC P-256 certificates, "
-          f"mutual TLS 1.2, MQTT 5, ≤{args.in_flight} in flight, "
-          f"median of {args.rounds} round(s)")  # fmt: skip
-    print(f"{'stack':<15}{'connects/s':>11}{'CPU ms/conn':>13}{'prep ms/dev':>13}"
-          f"{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'mosq CPU':>10}{'failed':>8}"
-          f"{'SYN drops':>11}")  # fmt: skip
-    for key, samples in results.connects.items():
-        rate, cpu = connect_medians(results, key)
-        latencies = sorted(x for s in samples for x in s.latencies_s)
-        q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-        broker = _median([100 * s.measure.broker_cpu_s / s.measure.wall_s for s in samples])
-        failed = sum(len(s.failures) for s in samples)
-        drops = sum(s.measure.listen_drops for s in samples)
-        print(f"{LABELS[key]:<15}{rate:>11.0f}{cpu:>13.2f}"
-              f"{results.preps[key].cpu_ms_per_device:>13.2f}{q[49] * 1000:>8.0f}"
-              f"{q[98] * 1000:>8.0f}{max(latencies, default=0) * 1000:>8.0f}"
-              f"{broker:>9.0f}%{failed:>8}{drops:>11}")  # fmt: skip
-
-
-def print_publishes(args: argparse.Namespace, results: Results) -> None:
-    """The publish table."""
-    print(f"\nPublish throughput: {args.publishers} devices, QoS 1, {len(PAYLOAD)}-byte payloads, "
-          f"{args.window} in flight per device, {args.duration:g} s")  # fmt: skip
-    print(f"{'stack':<15}{'acked msgs/s':>13}{'CPU µs/msg':>12}{'mosq CPU':>10}"
-          f"{'devices':>9}{'errors':>8}")  # fmt: skip
-    for key, pub in results.publishes.items():
-        m = pub.measure
-        broker = 100 * m.broker_cpu_s / m.wall_s
-        print(f"{LABELS[key]:<15}{pub.rate:>13.0f}{pub.cpu_us:>12.1f}"
-              f"{broker:>9.0f}%{pub.devices:>9}{pub.errors:>8}")  # fmt: skip
-
-
-def print_hold(args: argparse.Namespace, hold: dict[str, Any]) -> None:
-    """The held-connections figures."""
-    n = max(1, hold["connected"])
-    with_ctx = (hold["rss_connected_kib"] - hold["rss_start_kib"]) / n
-    without = (hold["rss_connected_kib"] - hold["rss_prepared_kib"]) / n
-    contexts = (hold["rss_prepared_kib"] - hold["rss_start_kib"]) / max(1, hold["asked"])
-    print(f"\nHeld connections (native engine, one process): {hold['asked']} asked "
-          f"(--hold {args.hold}), {hold['connected']} connected, {hold['still_connected']} "
-          f"still connected after {2 * args.hold_idle:g} s idle; "
-          f"{hold['brokers']} mosquitto(s)")  # fmt: skip
-    if hold["failures"]:
-        print(f"  failures: {hold['failures']}")
-    print(f"  RSS: start {hold['rss_start_kib'] / 1024:.0f} MiB, contexts prepared "
-          f"{hold['rss_prepared_kib'] / 1024:.0f} MiB, connected "
-          f"{hold['rss_connected_kib'] / 1024:.0f} MiB")  # fmt: skip
-    print(f"  per device incl. its SSLContext: {with_ctx:.1f} KiB; excl. contexts: "
-          f"{without:.1f} KiB; the SSLContext alone: {contexts:.1f} KiB")  # fmt: skip
-    print(f"  prepare {1000 * hold['prep_cpu_s'] / max(1, hold['asked']):.2f} ms CPU/device; "
-          f"connect {hold['connected'] / hold['connect_wall_s']:.0f}/s, "
-          f"{1000 * hold['connect_cpu_s'] / n:.2f} ms CPU/connect; idle CPU "
-          f"{100 * hold['idle_cpu_fraction']:.1f}% of a core; mosquitto RSS "
-          f"+{hold['broker_rss_delta_kib'] / n:.1f} KiB/connection")  # fmt: skip
-
-
-def print_goals(args: argparse.Namespace, results: Results) -> None:
-    """Issue 5's ratios and goals."""
-    print("\nGoals (issue 5)")
-    if "awscrt" in results.connects and "bare" in results.connects:
-        (e_rate, e_cpu), (b_rate, b_cpu) = (
-            connect_medians(results, "awscrt"), connect_medians(results, "bare")
-        )
-        ratio = e_rate / b_rate
-        print(f"  connect: awscrt engine / bare awscrt = {ratio:.2f} in connects/s (goal ≥ "
-              f"{GOAL_CRT_RATIO}: {verdict(ratio >= GOAL_CRT_RATIO)}); CPU/connect "
-              f"{e_cpu:.2f} vs {b_cpu:.2f} ms = {e_cpu / b_cpu:.2f}x")  # fmt: skip
-    if "native" in results.connects:
-        rate, cpu = connect_medians(results, "native")
-        print(f"  connect: native engine client CPU {cpu:.2f} ms/connect (goal ≤ "
-              f"{GOAL_NATIVE_CPU_MS} ms: {verdict(cpu <= GOAL_NATIVE_CPU_MS)}); prep "
-              f"{results.preps['native'].cpu_ms_per_device:.2f} ms/device apart")  # fmt: skip
-        if "raw" in results.connects:
-            r_rate, r_cpu = connect_medians(results, "raw")
-            print(f"           native / raw asyncio: {rate / r_rate:.2f}x connects/s, "
-                  f"{cpu / r_cpu:.2f}x CPU/connect")  # fmt: skip
-    if results.hold is not None:
-        hold = results.hold
-        n = max(1, hold["connected"])
-        with_ctx = (hold["rss_connected_kib"] - hold["rss_start_kib"]) / n
-        print(f"  held: {hold['connected']} devices (goal 20000 in one process), {with_ctx:.1f} "
-              f"KiB/device incl. context (goal ≤ {GOAL_HOLD_KIB:g}: "
-              f"{verdict(with_ctx <= GOAL_HOLD_KIB)})")  # fmt: skip
-    pubs = results.publishes
-    if "native" in pubs:
-        native = pubs["native"]
-        for key, goal in (("raw", GOAL_VS_RAW), ("raw1", None), ("bare", GOAL_VS_BARE)):
-            if key not in pubs:
-                continue
-            other = pubs[key]
-            ratio = native.rate / other.rate
-            judged = (
-                f"goal ≥ {goal}: {verdict(ratio >= goal)}"
-                if goal is not None
-                else "the naive loop, for calibration"
-            )
-            print(f"  publish: native / {LABELS[key]} = {ratio:.2f} in msgs/s ({judged}); "
-                  f"CPU/msg {native.cpu_us:.1f} vs {other.cpu_us:.1f} µs = "
-                  f"{other.cpu_us / native.cpu_us:.2f}x as efficient")  # fmt: skip
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -443,6 +315,14 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def calibrate(fixture: fx.Fixture, results: Results) -> None:
+    """Measure (again) the client-side OpenSSL CPU of one handshake: the floor of any stack."""
+    floor = HandshakeFloor(fixture).measure_ms(FLOOR_HANDSHAKES)
+    results.floors_ms.append(floor)
+    say(f"calibration: client-side OpenSSL CPU per mutual-TLS 1.2 handshake {floor:.2f} ms "
+        "(in-process, memory BIOs; this machine's speed drifts, so compare with it)")  # fmt: skip
+
+
 def header(args: argparse.Namespace) -> None:
     """Versions, machine and load."""
     print(f"fleetsim engine benchmark, {time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -466,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fixture = fx.prepare(
             args.cache_dir, max(args.connects, args.publishers, args.hold, 1), work, say
         )
+        calibrate(fixture, results)
         if args.connects or args.publishers:
             with fx.mosquitto(fixture, work) as broker:
                 version = fx.negotiated_version(fixture, broker.port)
@@ -473,10 +354,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                     raise RuntimeError(f"mosquitto negotiated {version}, not TLSv1.2")
                 say(f"mosquitto pid {broker.pid} on port {broker.port}, negotiates {version}")
                 stacks = make_stacks(args.stack_keys, fixture, broker.port, args.crt_threads)
-                asyncio.run(run_client_stages(args, stacks, broker, results))
+                asyncio.run(run_client_stages(args, stacks, broker, fixture, results))
         if args.hold:
             results.hold = run_hold(args, fixture, work, nofile)
             print_hold(args, results.hold)
+        calibrate(fixture, results)
     print_goals(args, results)
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average {fx.load_average()}")
 

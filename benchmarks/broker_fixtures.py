@@ -290,7 +290,10 @@ def emulator(
     env = dict(os.environ)
     if python_path:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (python_path, env.get("PYTHONPATH")) if p)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
+    # cwd: with ``-m``, the current directory comes first on sys.path (before PYTHONPATH).
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, env=env, cwd=workdir
+    )
     try:
         port = _read_ready_line(process, workdir / "emulator.log")
         yield BrokerProcess("emulator", port, process)

@@ -152,6 +152,8 @@ def _write_pems(
     marker = pem_dir / "count"
     with contextlib.suppress(OSError, ValueError):
         if int(marker.read_text()) >= count:
+            if callable(log):
+                log(f"identities: {count} cached device PEMs reused from {pem_dir}")
             return
     began = time.perf_counter()
     result = build_identities(
@@ -230,9 +232,7 @@ def mosquitto(fixture: Fixture, workdir: Path, name: str = "mosquitto") -> Itera
     env = {**os.environ, "OPENSSL_CONF": str(cap)}
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log, env=env
-        )
+        process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log, env=env)
     try:
         _wait_for_port(port, process, log_path)
         yield Broker(port, process)
@@ -245,8 +245,7 @@ def brokers(fixture: Fixture, workdir: Path, count: int) -> Iterator[list[Broker
     """``count`` mosquittos (to spread more connections than one process has descriptors)."""
     with contextlib.ExitStack() as stack:
         yield [
-            stack.enter_context(mosquitto(fixture, workdir, f"mosquitto-{i}"))
-            for i in range(count)
+            stack.enter_context(mosquitto(fixture, workdir, f"mosquitto-{i}")) for i in range(count)
         ]
 
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from typing import Protocol
+from typing import Protocol, cast
 
 logger = logging.getLogger(__name__)
 
@@ -143,8 +143,8 @@ class TlsProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handshake (the client speaks first; the server waits for ClientHello)."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCPTransport implements the Transport interface without subclassing it.
+        self.transport = cast("asyncio.Transport", transport)
         if not self._ssl.server_side and self._autostart:
             self.start_handshake()
 
