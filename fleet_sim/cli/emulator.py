@@ -80,6 +80,10 @@ async def _serve(config: EmulatorConfig) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with Emulator(config) as running:
+        import gc
+
+        gc.freeze()  # start-up objects (registry, PKI, modules) leave the GC's generations
+        gc.set_threshold(20_000, 50, 1000)
         sys.stdout.write(running.info.to_json() + "\n")
         sys.stdout.flush()
         await stop.wait()

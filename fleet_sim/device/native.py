@@ -77,7 +77,8 @@ class NativeConnection:
         self._tls: TlsProtocol | None = None
         self._handshake: asyncio.Future[None] | None = None
         self._connack: asyncio.Future[None] | None = None
-        self._publishes: dict[int, asyncio.Future[int]] = {}
+        self._publishes: dict[int, tuple[asyncio.Future[int], float]] = {}
+        self._sweep: asyncio.TimerHandle | None = None
         self._subscribes: dict[int, asyncio.Future[tuple[int, ...]]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._flush_scheduled = False
@@ -200,14 +201,13 @@ class NativeConnection:
         self._schedule_flush()
         if packet_id is None:
             return
-        future: asyncio.Future[int] = self._loop.create_future()
-        self._publishes[packet_id] = future
-        try:
-            async with asyncio.timeout(timeout_s):
-                code = await future
-        except TimeoutError:
-            self._publishes.pop(packet_id, None)
-            raise OperationTimeout("no PUBACK in time", operation="publish") from None
+        loop = self._loop
+        future: asyncio.Future[int] = loop.create_future()
+        deadline = loop.time() + timeout_s
+        self._publishes[packet_id] = (future, deadline)
+        if self._sweep is None:
+            self._sweep = loop.call_at(deadline, self._expire_publishes)
+        code = await future
         if code >= 0x80:
             raise OperationRejected(
                 f"PUBACK reason 0x{code:02x} for {topic}", operation="puback", reason_code=code
@@ -303,9 +303,9 @@ class NativeConnection:
         session = self.session
         while (event := session.next_event()) is not None:
             if isinstance(event, ev.PublishAcknowledged):
-                future = self._publishes.pop(event.packet_id, None)
-                if future is not None and not future.done():
-                    future.set_result(event.reason_code)
+                entry = self._publishes.pop(event.packet_id, None)
+                if entry is not None and not entry[0].done():
+                    entry[0].set_result(event.reason_code)
             elif isinstance(event, ev.MessageReceived):
                 if self._on_message is not None:
                     self._on_message(event.publish)
@@ -369,7 +369,10 @@ class NativeConnection:
             self._timer.cancel()
             self._timer = None
         lost = error if error is not None else ConnectionLost("disconnected", failure="closed")
-        for publish in self._publishes.values():
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for publish, _ in self._publishes.values():
             if not publish.done():
                 publish.set_exception(lost)
         for subscribe in self._subscribes.values():
@@ -379,6 +382,21 @@ class NativeConnection:
         self._subscribes.clear()
         if not self._closed.done():
             self._closed.set_result(error)
+
+    def _expire_publishes(self) -> None:
+        """Fail the publishes whose deadline passed; re-arm for the earliest one left."""
+        self._sweep = None
+        now = self._loop.time()
+        earliest = None
+        for packet_id, (future, deadline) in list(self._publishes.items()):
+            if deadline <= now:
+                del self._publishes[packet_id]
+                if not future.done():
+                    future.set_exception(OperationTimeout("no PUBACK in time", operation="publish"))
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        if earliest is not None:
+            self._sweep = self._loop.call_at(earliest, self._expire_publishes)
 
     def _require_open(self) -> None:
         if not self._connected:

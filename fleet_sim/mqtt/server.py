@@ -36,9 +36,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from fleet_sim.errors import LocalProtocolError
 from fleet_sim.mqtt.codec import encode
+from fleet_sim.mqtt.decoding import _PublishTwin
+from fleet_sim.mqtt.encoding import encode_publish
 from fleet_sim.mqtt.packets import (
     NO_PROPERTIES,
     SUBACK_FAILURE,
@@ -266,10 +269,16 @@ class ServerSession(ServerCore):
         version = self._version
         assert version is not None
         if not qos:
-            data = encode(
-                Publish(topic=topic, payload=payload, retain=retain, properties=properties),
-                version,
+            twin: Any = _PublishTwin()
+            twin.topic, twin.payload, twin.qos, twin.retain = (
+                topic,
+                payload,
+                QoS.AT_MOST_ONCE,
+                retain,
             )
+            twin.dup, twin.packet_id, twin.properties = False, None, properties
+            twin.__class__ = Publish
+            data = encode_publish(twin, version == 5)
             if self._fits(data):
                 self._out.append(data)
             return None

@@ -250,23 +250,34 @@ class TlsProtocol(asyncio.Protocol):
         read = self._ssl.read
         buffer = self._read.buffer
         view = self._read.view
+        chunks: list[bytes] = []
+        ending: ssl.SSLError | None = None
+        eof = False
         while True:
             try:
                 count = int(read(READ_CHUNK, buffer))  # returns a count when given a buffer
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
-                self.close()
-                return
+                eof = True
+                break
             except ssl.SSLError as error:
-                self._fail(error)
-                return
+                ending = error
+                break
             if not count:
-                self.close()
-                return
-            self._handler.tls_data(bytes(view[:count]))
+                eof = True
+                break
+            chunks.append(bytes(view[:count]))
+        if chunks:
+            self._handler.tls_data(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             if self._closed or (self.transport is not None and self.transport.is_closing()):
                 return
+        if ending is not None:
+            self._fail(ending)
+            return
+        if eof:
+            self.close()
+            return
         if self._outgoing.pending:  # post-handshake messages (TLS 1.3 key updates, tickets)
             self._flush()
 

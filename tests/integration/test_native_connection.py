@@ -18,7 +18,7 @@ from fleet_sim.device.tls_client import TlsSettings, client_context
 from fleet_sim.emulator.app import Emulator
 from fleet_sim.emulator.config import EmulatorConfig
 from fleet_sim.emulator.registry.models import CertificateStatus
-from fleet_sim.errors import ConnectionFailed, ConnectionLost, OperationRejected
+from fleet_sim.errors import ConnectionFailed, ConnectionLost, OperationRejected, OperationTimeout
 from fleet_sim.mqtt.client import ClientSession
 from fleet_sim.mqtt.packets import ProtocolVersion, Publish
 from fleet_sim.tls.ca import CertificateAuthority
@@ -217,3 +217,21 @@ async def test_certificate_deactivation_is_seen_as_server_disconnect(
     error = await asyncio.wait_for(conn.closed, TIMEOUT)
     assert isinstance(error, ConnectionLost)
     assert error.failure == "disconnected_by_server:135"
+
+
+async def test_publish_without_puback_times_out(
+    emulator: Emulator, ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    # AWS discards publishes over 100/s per connection; MQTT 3.1.1 gets no PUBACK for them.
+    files = provision_device(emulator.registry, ca, "native-7", tmp_path)
+    conn = connection("native-7")
+    await conn.connect(endpoint(emulator), context_for(emulator, files), timeout_s=TIMEOUT)
+    outcomes = await asyncio.gather(
+        *[conn.publish(f"devices/native-7/t{i}", b"x", qos=1, timeout_s=0.5) for i in range(130)],
+        return_exceptions=True,
+    )
+    timeouts = [o for o in outcomes if isinstance(o, OperationTimeout)]
+    assert len(timeouts) >= 20
+    assert {t.failure for t in timeouts} == {"publish_timeout"}
+    assert conn.connected  # a missing PUBACK is not a lost connection
+    await conn.disconnect()

@@ -99,9 +99,19 @@ class Lifecycle:
     def _publish(self, topic: str, payload: bytes) -> None:
         self._broker.route(Publish(topic=topic, payload=payload, qos=QoS.AT_LEAST_ONCE), None)
 
+    def _wanted(self, topic: str) -> bool:
+        """Whether anyone (a subscriber or a local rule) would see an event on ``topic``.
+
+        Building and routing the JSON of an event nobody receives costs ~30 µs per connect.
+        """
+        broker = self._broker
+        return bool(broker.observers) or bool(broker._tree.match(topic))
+
     def connected(self, conn: BrokerConnection) -> None:
         """A client connected."""
         if not self._enabled or not lc.emits_events(conn.client_id):
+            return
+        if not self._wanted(lc.presence_topic("connected", conn.client_id)):
             return
         payload = lc.connected(
             client_id=conn.client_id,
@@ -116,6 +126,8 @@ class Lifecycle:
     def disconnected(self, conn: BrokerConnection, reason: DisconnectReason) -> None:
         """A connected client went away."""
         if not self._enabled or not lc.emits_events(conn.client_id):
+            return
+        if not self._wanted(lc.presence_topic("disconnected", conn.client_id)):
             return
         payload = lc.disconnected(
             client_id=conn.client_id,
@@ -185,6 +197,7 @@ class Broker:
         self._sessions: dict[str, StoredSession] = {}
         self._tree: TopicTree[str, SubscriptionOptions] = TopicTree(aws=True)
         self._retained: dict[str, Publish] = {}
+        self._matches: dict[str, list[tuple[str, SubscriptionOptions]]] = {}
         self._dirty: dict[BrokerConnection, None] = {}
         limits_ = self.limits
         self._per_client = (
@@ -286,6 +299,7 @@ class Broker:
 
     def _drop_session(self, session: StoredSession) -> None:
         self._tree.remove_key(session.client_id)
+        self._matches.clear()
         session.subscriptions.clear()
         session.queue.clear()
         if self._sessions.get(session.client_id) is session:
@@ -300,6 +314,7 @@ class Broker:
         assert conn.stored is not None
         conn.stored.subscriptions[topic_filter] = options
         self._tree.add(topic_filter, conn.client_id, options)
+        self._matches.clear()
 
     def unsubscribe(self, conn: BrokerConnection, topic_filter: str) -> bool:
         """Remove a subscription; False if there was none."""
@@ -307,6 +322,7 @@ class Broker:
         if conn.stored.subscriptions.pop(topic_filter, None) is None:
             return False
         self._tree.remove(topic_filter, conn.client_id)
+        self._matches.clear()
         return True
 
     def send_retained(
@@ -357,18 +373,23 @@ class Broker:
                 self._retained[topic] = replace(message, retain=False)
             else:
                 self._retained.pop(topic, None)
-        matches = self._tree.match(topic)
-        if not matches:
+        best_items = self._matches.get(topic)
+        if best_items is None:
+            # One delivery per client, at the highest QoS any of its matching filters granted.
+            best: dict[str, SubscriptionOptions] = {}
+            for client_id, _filter, options in self._tree.match(topic):
+                current = best.get(client_id)
+                if current is None or options.qos > current.qos:
+                    best[client_id] = options
+            best_items = list(best.items())
+            if len(self._matches) >= 4096:
+                self._matches.clear()
+            self._matches[topic] = best_items
+        if not best_items:
             return
-        # One delivery per client, at the highest QoS any of its matching filters granted.
-        best: dict[str, SubscriptionOptions] = {}
-        for client_id, _filter, options in matches:
-            current = best.get(client_id)
-            if current is None or options.qos > current.qos:
-                best[client_id] = options
         plain = message if not message.retain else replace(message, retain=False)
         sender_id = sender.client_id if sender is not None else None
-        for client_id, options in best.items():
+        for client_id, options in best_items:
             conn = self._connections.get(client_id)
             if conn is None:
                 self._store_offline(client_id, plain, options)

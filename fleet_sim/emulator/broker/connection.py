@@ -10,7 +10,6 @@ out through a :class:`ClientLink` the gateway provides.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from fleet_sim.emulator.broker import reserved
@@ -96,6 +95,7 @@ class BrokerConnection:
         if limit is not None:
             self._rate = TokenBucket(limit, now=broker.clock.now())
         self._drain_due: float | None = None
+        self._valid_topics: dict[str, None] = {}
 
     # ------------------------------------------------------------------ driver entry points
 
@@ -342,16 +342,26 @@ class BrokerConnection:
             self.kick(DisconnectReason.CLIENT_ERROR, ReasonCode.PACKET_TOO_LARGE)
             return
         topic = message.topic
-        problem = topic_name_error(topic) or aws_topic_limit_error(
-            topic,
-            max_bytes=limits.max_topic_bytes or 1 << 30,
-            max_slashes=limits.max_topic_slashes
-            if limits.max_topic_slashes is not None
-            else 1 << 30,
+        valid = self._valid_topics
+        problem = (
+            None
+            if topic in valid
+            else topic_name_error(topic)
+            or aws_topic_limit_error(
+                topic,
+                max_bytes=limits.max_topic_bytes or 1 << 30,
+                max_slashes=limits.max_topic_slashes
+                if limits.max_topic_slashes is not None
+                else 1 << 30,
+            )
         )
         if problem is not None:
             self._reject_publish(message, ReasonCode.TOPIC_NAME_INVALID)
             return
+        if topic not in valid:
+            if len(valid) >= 64:
+                valid.clear()
+            valid[topic] = None
         assert self.authorizer is not None
         allowed = (
             reserved.may_publish(topic)
@@ -374,7 +384,15 @@ class BrokerConnection:
             assert message.packet_id is not None
             self.session.ack_publish(message.packet_id, 0)
         broker.stats.publishes_in += 1
-        broker.route(replace(message, dup=False, packet_id=None), sender=self)
+        if message.packet_id is not None or message.dup:
+            message = Publish(
+                topic=topic,
+                payload=message.payload,
+                qos=message.qos,
+                retain=message.retain,
+                properties=message.properties,
+            )
+        broker.route(message, sender=self)
 
     def _reject_publish(self, message: Publish, reason_code: int) -> None:
         if self.version == ProtocolVersion.MQTT_5 and message.qos == QoS.AT_LEAST_ONCE:

@@ -118,6 +118,12 @@ class RegistryAuthenticator:
     ) -> Accepted | Dropped:
         """Decide what happens to a connection presenting ``certificate_der``."""
         certificate_id = hashlib.sha256(certificate_der).hexdigest()
+        state = self.registry.certificate_state(certificate_id)
+        if state is not None and state[0] == "ACTIVE" and state[2] != "SNI_ONLY":
+            active = state[1] is None or state[3] == "ACTIVE"
+            return Accepted(
+                Principal(certificate_id, active=active, certificate_der=certificate_der)
+            )
         record = self.registry.certificate_by_id(certificate_id)
         if record is None:
             certificate = x509.load_der_x509_certificate(certificate_der)
@@ -161,18 +167,18 @@ class RegistryAccess:
     ) -> Authorizer:
         """The authorizer for ``principal`` connecting as ``client_id``."""
         registry = self.registry
-        policies = [
-            document
-            for name, text in registry.policies_for_certificate(principal.certificate_id)
-            if (document := self._document(name, text)) is not None
-        ]
-        thing_info: ThingInfo | None = None
-        thing = registry.thing(client_id)
-        if thing is not None:
-            attached = any(
-                t.name == client_id
-                for t in registry.things_for_certificate(principal.certificate_id)
+        with registry.snapshot():
+            texts = registry.policies_for_certificate(principal.certificate_id)
+            thing = registry.thing(client_id)
+            attached = thing is not None and registry.is_thing_attached(
+                principal.certificate_id, client_id
             )
+        policies = [
+            document for name, text in texts if (document := self._document(name, text)) is not None
+        ]
+        uses_certificate = any("iot:certificate." in text.lower() for _, text in texts)
+        thing_info: ThingInfo | None = None
+        if thing is not None:
             thing_info = ThingInfo(
                 name=thing.name,
                 type_name=thing.thing_type_name,
@@ -184,7 +190,9 @@ class RegistryAccess:
             attributes += ("PersistentConnect",)
         if will_topic is not None:
             attributes += ("LastWill",)
-        certificate_facts = _certificate_facts(principal.certificate_der)
+        certificate_facts = (
+            _certificate_facts(principal.certificate_der) if uses_certificate else {}
+        )
         context = RequestContext(
             client_id=client_id,
             source_ip=source_ip,

@@ -173,6 +173,33 @@ class Registry:
         """The things the certificate is attached to, by name."""
         return self.attachments.things_for_certificate(certificate_id)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction around several lookups."""
+        with self._store.read():
+            yield
+
+    def certificate_state(
+        self, certificate_id: str
+    ) -> tuple[str, str | None, str, str | None] | None:
+        """(status, CA id, mode, CA status) of a certificate in one query."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                "SELECT c.status, c.ca_id, c.mode, a.status FROM certificates c "
+                "LEFT JOIN ca_certificates a ON a.id = c.ca_id WHERE c.id = ?",
+                (certificate_id,),
+            ).fetchone()
+        return None if row is None else (row[0], row[1], row[2], row[3])
+
+    def is_thing_attached(self, certificate_id: str, thing_name: str) -> bool:
+        """Whether ``thing_name`` is attached to the certificate."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM thing_principals WHERE thing_name = ? AND cert_id = ?",
+                (thing_name, certificate_id),
+            ).fetchone()
+        return row is not None
+
     def thing(self, name: str) -> Thing | None:
         """The thing called ``name``, or None."""
         return self.things.get(name)
