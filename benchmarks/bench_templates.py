@@ -27,51 +27,8 @@ from fleet_sim.tls.ca import CertificateAuthority
 from fleet_sim.tls.inspect import certificate_to_pem
 from fleet_sim.tls.keys import KeyType, generate_private_key
 from fleet_sim.tls.subject import DeviceSubject
+from tests.unit.provisioning.examples import JITP  # the §1.5 template, as the tests use it
 
-#: The reference's §1.5 JITP template (AWS Developer Guide, jit-provisioning).
-JITP = {
-    "Parameters": {
-        "AWS::IoT::Certificate::CommonName": {"Type": "String"},
-        "AWS::IoT::Certificate::SerialNumber": {"Type": "String"},
-        "AWS::IoT::Certificate::Country": {"Type": "String"},
-        "AWS::IoT::Certificate::Id": {"Type": "String"},
-    },
-    "Resources": {
-        "thing": {
-            "Type": "AWS::IoT::Thing",
-            "Properties": {
-                "ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
-                "AttributePayload": {
-                    "version": "v1",
-                    "serialNumber": {"Ref": "AWS::IoT::Certificate::SerialNumber"},
-                },
-                "ThingTypeName": "lightBulb-versionA",
-                "ThingGroups": ["v1-lightbulbs", {"Ref": "AWS::IoT::Certificate::Country"}],
-            },
-            "OverrideSettings": {
-                "AttributePayload": "MERGE",
-                "ThingTypeName": "REPLACE",
-                "ThingGroups": "DO_NOTHING",
-            },
-        },
-        "certificate": {
-            "Type": "AWS::IoT::Certificate",
-            "Properties": {
-                "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"},
-                "Status": "ACTIVE",
-            },
-            "OverrideSettings": {"Status": "DO_NOTHING"},
-        },
-        "policy": {
-            "Type": "AWS::IoT::Policy",
-            "Properties": {
-                "PolicyDocument": '{ "Version": "2012-10-17", "Statement": [{ "Effect": '
-                '"Allow", "Action":["iot:Publish"], "Resource": '
-                '["arn:aws:iot:us-east-1:123456789012:topic/foo/bar"] }] }'
-            },
-        },
-    },
-}
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DEVICES = 400
 
