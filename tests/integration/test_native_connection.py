@@ -235,3 +235,38 @@ async def test_publish_without_puback_times_out(
     assert {t.failure for t in timeouts} == {"publish_timeout"}
     assert conn.connected  # a missing PUBACK is not a lost connection
     await conn.disconnect()
+
+
+async def test_policies_of_the_things_groups_apply_to_its_connection(
+    emulator: Emulator, ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    registry = emulator.registry
+    arn = f"arn:aws:iot:{registry.region}:{registry.account_id}"
+    connect_only = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect",'
+        f'"Resource":"{arn}:client/${{iot:Connection.Thing.ThingName}}"}}]}}'
+    )
+    member = provision_device(
+        registry, ca, "grouped", tmp_path, policy=connect_only, policy_name="connect-only"
+    )
+    outsider = provision_device(registry, ca, "outsider", tmp_path, policy_name="connect-only")
+    group = registry.thing_groups.create("fleet-publishers", now=time.time())
+    registry.policies.create(
+        "group-publish",
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish",'
+        f'"Resource":"{arn}:topic/telemetry/*"}}]}}',
+        now=time.time(),
+    )
+    registry.attachments.attach_policy("group-publish", group.arn)
+    registry.thing_groups.add_thing("fleet-publishers", "grouped")
+    results = {}
+    for files in (member, outsider):
+        conn = connection(files.client_id, version=ProtocolVersion.MQTT_5)
+        await conn.connect(endpoint(emulator), context_for(emulator, files), timeout_s=TIMEOUT)
+        try:
+            await conn.publish("telemetry/x", b"1", qos=1, timeout_s=TIMEOUT)
+            results[files.client_id] = "allowed"
+        except OperationRejected as error:
+            results[files.client_id] = error.failure
+        await conn.disconnect()
+    assert results == {"grouped": "allowed", "outsider": "puback_failure:135"}

@@ -173,6 +173,15 @@ class RegistryAccess:
             attached = thing is not None and registry.is_thing_attached(
                 principal.certificate_id, client_id
             )
+            if attached:
+                # Policies attached to the thing's groups apply to its connection too (AWS IoT
+                # evaluates them with the certificate's when the client id is the attached thing).
+                seen = {name for name, _ in texts}
+                texts = texts + [
+                    (name, text)
+                    for name, text in registry.attachments.policies_for_thing(client_id)
+                    if name not in seen
+                ]
         policies = [
             document for name, text in texts if (document := self._document(name, text)) is not None
         ]
