@@ -108,6 +108,31 @@ def _read_packet_id(buf: Buffer, pos: int, end: int, name: str) -> tuple[int, in
 _PublishTwin: Final = _mutable_twin(Publish)
 
 
+def make_publish(
+    topic: str,
+    payload: bytes,
+    qos: QoS,
+    retain: bool,
+    dup: bool,
+    packet_id: int | None,
+    properties: Properties,
+) -> Publish:
+    """A :class:`Publish` built without the frozen dataclass's ``__init__`` (hot paths).
+
+    The values are trusted: callers have checked them (the decoder, the server session).
+    """
+    packet: Any = _PublishTwin()
+    packet.topic = topic
+    packet.payload = payload
+    packet.qos = qos
+    packet.retain = retain
+    packet.dup = dup
+    packet.packet_id = packet_id
+    packet.properties = properties
+    packet.__class__ = Publish
+    return packet  # type: ignore[no-any-return]
+
+
 def _decode_publish(buf: Buffer, pos: int, end: int, flags: int, v5: bool) -> Publish:
     if pos + 2 > end:
         raise malformed("PUBLISH: topic name length extends past the end of the packet")
@@ -135,16 +160,9 @@ def _decode_publish(buf: Buffer, pos: int, end: int, flags: int, v5: bool) -> Pu
             stop += 1
         else:
             props, stop = decode_properties(buf, stop, end, PacketType.PUBLISH)
-    packet: Any = _PublishTwin()
-    packet.topic = topic
-    packet.payload = bytes(buf[stop:end])
-    packet.qos = _QOS[qos]
-    packet.retain = flags & 1 != 0
-    packet.dup = flags & 8 != 0
-    packet.packet_id = packet_id
-    packet.properties = props
-    packet.__class__ = Publish
-    return packet  # type: ignore[no-any-return]
+    return make_publish(
+        topic, bytes(buf[stop:end]), _QOS[qos], flags & 1 != 0, flags & 8 != 0, packet_id, props
+    )
 
 
 def _ack_decoder(cls: type, ptype: PacketType, valid: frozenset[int]) -> Decoder:

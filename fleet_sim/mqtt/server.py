@@ -36,11 +36,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from fleet_sim.errors import LocalProtocolError
 from fleet_sim.mqtt.codec import encode
-from fleet_sim.mqtt.decoding import _PublishTwin
+from fleet_sim.mqtt.decoding import make_publish
 from fleet_sim.mqtt.encoding import encode_publish
 from fleet_sim.mqtt.packets import (
     NO_PROPERTIES,
@@ -269,16 +268,10 @@ class ServerSession(ServerCore):
         version = self._version
         assert version is not None
         if not qos:
-            twin: Any = _PublishTwin()
-            twin.topic, twin.payload, twin.qos, twin.retain = (
-                topic,
-                payload,
-                QoS.AT_MOST_ONCE,
-                retain,
+            message = make_publish(
+                topic, payload, QoS.AT_MOST_ONCE, retain, False, None, properties
             )
-            twin.dup, twin.packet_id, twin.properties = False, None, properties
-            twin.__class__ = Publish
-            data = encode_publish(twin, version == 5)
+            data = encode_publish(message, version == 5)
             if self._fits(data):
                 self._out.append(data)
             return None
